@@ -1,0 +1,37 @@
+--
+-- Shared helpers for the regression tests (runs first, see test/schedule).
+--
+-- decode(slot, options...) consumes a slot with pg_tviews_decoder's json
+-- format and returns its lines.  Every line goes through the jsonb parser
+-- (an invalid line is an error), relation oids are masked, and xids,
+-- timestamps and LSNs are off unless a test turns them back on, so that
+-- the expected output does not depend on the run.
+CREATE FUNCTION decode(slot name, VARIADIC opts text[] DEFAULT '{}')
+RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT regexp_replace(data, '"relid":[0-9]+', '"relid":*', 'g')
+  FROM pg_logical_slot_get_changes(slot, NULL, NULL,
+         VARIADIC ARRAY['include-xids', '0', 'include-timestamp', '0',
+                        'include-lsn', '0'] || opts)
+  WHERE data::jsonb IS NOT NULL
+$$;
+
+-- peek(slot, options...) is decode() without consuming.
+CREATE FUNCTION peek(slot name, VARIADIC opts text[] DEFAULT '{}')
+RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT regexp_replace(data, '"relid":[0-9]+', '"relid":*', 'g')
+  FROM pg_logical_slot_peek_changes(slot, NULL, NULL,
+         VARIADIC ARRAY['include-xids', '0', 'include-timestamp', '0',
+                        'include-lsn', '0'] || opts)
+  WHERE data::jsonb IS NOT NULL
+$$;
+
+-- binary_as_json(slot, options...) peeks the slot in the binary format and
+-- renders the messages with pg_tviews_wire_to_json(), in stream order.
+CREATE FUNCTION binary_as_json(slot name, VARIADIC opts text[] DEFAULT '{}')
+RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT pg_tviews_wire_to_json(
+           (SELECT array_agg(data ORDER BY n)
+            FROM pg_logical_slot_peek_binary_changes(slot, NULL, NULL,
+                   VARIADIC ARRAY['format', 'binary'] || opts)
+                 WITH ORDINALITY AS m(lsn, xid, data, n)))
+$$;
