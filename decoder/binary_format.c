@@ -47,7 +47,9 @@ put_cstring(StringInfo buf, const char *str)
 
 /*
  * Append a tuple: the chosen columns, each with its index in the RELATION
- * message, its kind and its text.
+ * message, its kind and its text.  key_only keeps key and lineage
+ * columns; identity_only keeps replica identity columns; both together
+ * keep the identity columns that are key or lineage columns.
  */
 static void
 put_tuple(StringInfo buf, DecoderRelInfo *ri, TupleDesc desc,
@@ -67,7 +69,7 @@ put_tuple(StringInfo buf, DecoderRelInfo *ri, TupleDesc desc,
 		const DecoderAttr *att = &ri->attrs[i];
 
 		if (att->dropped ||
-			(key_only && !att->is_key) ||
+			(key_only && !att->is_key && !att->is_lineage) ||
 			(identity_only && !att->is_identity))
 			continue;
 
@@ -144,6 +146,8 @@ bin_relation(LogicalDecodingContext *ctx, DecoderState *st,
 			flags |= PGTV_COLFLAG_KEY;
 		if (att->is_identity)
 			flags |= PGTV_COLFLAG_IDENTITY;
+		if (att->is_lineage)
+			flags |= PGTV_COLFLAG_LINEAGE;
 		pq_sendbyte(buf, flags);
 		put_cstring(buf, att->name);
 		pq_sendint32(buf, att->typid);
@@ -184,7 +188,8 @@ bin_change(LogicalDecodingContext *ctx, DecoderState *st,
 	{
 		pq_sendbyte(buf, oldtuple != NULL);
 		if (oldtuple != NULL)
-			put_tuple(buf, ri, desc, &oldtuple->tuple, false, true);
+			put_tuple(buf, ri, desc, &oldtuple->tuple,
+					  decoder_old_columns_trimmed(st, ri), true);
 	}
 	if (change->action != REORDER_BUFFER_CHANGE_DELETE)
 	{

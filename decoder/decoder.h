@@ -44,11 +44,15 @@ typedef enum DecoderFormatKind
 #define DECODER_ACTION_MESSAGE	0x10
 #define DECODER_ACTION_ALL		0x1F
 
-/* One schema.table pattern of include-tables / exclude-tables. */
+/*
+ * One schema.table pattern of include-tables / exclude-tables, or
+ * schema.table.column of lineage-columns.
+ */
 typedef struct TablePattern
 {
 	char	   *schema;			/* pattern, '*' matches any run of chars */
 	char	   *table;
+	char	   *column;			/* NULL for table patterns */
 } TablePattern;
 
 typedef struct DecoderOptions
@@ -61,6 +65,7 @@ typedef struct DecoderOptions
 	List	   *message_prefixes;	/* of char *, NIL = all */
 	bool		only_local;
 	bool		key_columns_only;	/* columns=key */
+	List	   *lineage_columns;	/* of TablePattern *, with column */
 	bool		skip_empty_xacts;
 	bool		include_xids;
 	bool		include_timestamp;
@@ -72,6 +77,9 @@ typedef struct DecoderOptions
 extern void decoder_parse_options(List *options, DecoderOptions *opts);
 extern bool decoder_table_matches(const DecoderOptions *opts,
 								  const char *schema, const char *table);
+extern bool decoder_column_is_lineage(const DecoderOptions *opts,
+									  const char *schema, const char *table,
+									  const char *column);
 extern bool decoder_prefix_matches(const DecoderOptions *opts,
 								   const char *prefix);
 
@@ -85,6 +93,7 @@ typedef struct DecoderAttr
 	bool		dropped;		/* attisdropped: never emitted */
 	bool		is_key;			/* part of the row key */
 	bool		is_identity;	/* part of the replica identity */
+	bool		is_lineage;		/* named by lineage-columns */
 	int16		attlen;
 	uint16		colno;			/* index in the emitted column list */
 	char	   *name;			/* attname */
@@ -180,6 +189,17 @@ typedef struct DecoderFormat
 	void		(*stream_abort) (LogicalDecodingContext *ctx, DecoderState *st,
 								 TransactionId xid, TransactionId subxid);
 } DecoderFormat;
+
+/*
+ * With columns=key, old tuples of REPLICA IDENTITY FULL tables are cut
+ * down to their key and lineage columns, like new tuples.  (Under other
+ * identities the old tuple holds the identity index columns only.)
+ */
+static inline bool
+decoder_old_columns_trimmed(const DecoderState *st, const DecoderRelInfo *ri)
+{
+	return st->opts.key_columns_only && ri->replident == REPLICA_IDENTITY_FULL;
+}
 
 extern const DecoderFormat decoder_json_format;
 extern const DecoderFormat decoder_binary_format;

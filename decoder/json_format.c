@@ -153,8 +153,10 @@ append_value(StringInfo buf, const DecoderAttr *att, Datum value)
 typedef enum TupleColumns
 {
 	TC_ALL,						/* every column */
-	TC_KEY,						/* key columns only */
-	TC_IDENTITY					/* replica identity columns only */
+	TC_KEY,						/* key and lineage columns only */
+	TC_IDENTITY,				/* replica identity columns only */
+	TC_IDENTITY_KEY				/* identity columns that are key or lineage
+								 * columns (columns=key with identity FULL) */
 } TupleColumns;
 
 /*
@@ -178,9 +180,12 @@ append_tuple(StringInfo buf, DecoderState *st, DecoderRelInfo *ri,
 
 		if (att->dropped)
 			continue;
-		if (which == TC_KEY && !att->is_key)
+		if (which == TC_KEY && !att->is_key && !att->is_lineage)
 			continue;
-		if (which == TC_IDENTITY && !att->is_identity)
+		if ((which == TC_IDENTITY || which == TC_IDENTITY_KEY) &&
+			!att->is_identity)
+			continue;
+		if (which == TC_IDENTITY_KEY && !att->is_key && !att->is_lineage)
 			continue;
 
 		if (!first)
@@ -294,9 +299,12 @@ json_change(LogicalDecodingContext *ctx, DecoderState *st,
 	appendStringInfoString(buf, ri->key_json);
 
 	if (newtuple != NULL)
-		append_tuple(buf, st, ri, RelationGetDescr(rel), "columns", &newtuple->tuple, newcols);
+		append_tuple(buf, st, ri, RelationGetDescr(rel), "columns",
+					 &newtuple->tuple, newcols);
 	if (oldtuple != NULL)
-		append_tuple(buf, st, ri, RelationGetDescr(rel), "identity", &oldtuple->tuple, TC_IDENTITY);
+		append_tuple(buf, st, ri, RelationGetDescr(rel), "identity",
+					 &oldtuple->tuple, decoder_old_columns_trimmed(st, ri) ?
+					 TC_IDENTITY_KEY : TC_IDENTITY);
 	appendStringInfoCharMacro(buf, '}');
 }
 

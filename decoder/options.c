@@ -31,7 +31,8 @@ typedef enum OptionType
 	OPT_TABLES,
 	OPT_ACTIONS,
 	OPT_PREFIXES,
-	OPT_COLUMNS
+	OPT_COLUMNS,
+	OPT_LINEAGE
 } OptionType;
 
 typedef struct OptionDef
@@ -52,6 +53,7 @@ static const OptionDef option_defs[] = {
 	OPT("message-prefixes", OPT_PREFIXES, message_prefixes),
 	OPT("only-local", OPT_BOOL, only_local),
 	OPT("columns", OPT_COLUMNS, key_columns_only),
+	OPT("lineage-columns", OPT_LINEAGE, lineage_columns),
 	OPT("skip-empty-xacts", OPT_BOOL, skip_empty_xacts),
 	OPT("include-xids", OPT_BOOL, include_xids),
 	OPT("include-timestamp", OPT_BOOL, include_timestamp),
@@ -140,22 +142,24 @@ split_escaped_list(const char *value, bool keep_escapes)
 }
 
 /*
- * Parse one "schema.table" pattern.  The first unescaped '.' separates the
- * two halves; "\." is a literal dot, "\*" a literal star and "\\" a
- * backslash.  Unescaped '*' stays as the wildcard, stored as the byte
- * 0x01 so that it cannot collide with a literal star.
+ * Parse one "schema.table" (nparts = 2) or "schema.table.column"
+ * (nparts = 3) pattern.  Unescaped dots separate the parts; "\." is a
+ * literal dot, "\*" a literal star and "\\" a backslash.  Unescaped '*'
+ * stays as the wildcard, stored as the byte 0x01 so that it cannot
+ * collide with a literal star.
  */
 #define WILDCARD_BYTE '\001'
 
 static TablePattern *
-parse_table_pattern(const char *option, const char *item)
+parse_table_pattern(const char *option, const char *item, int nparts)
 {
 	TablePattern *pat = palloc0(sizeof(TablePattern));
+	char	   *parts[3] = {NULL, NULL, NULL};
+	int			n = 0;
 	StringInfoData part;
-	bool		seen_dot = false;
 
 	initStringInfo(&part);
-	for (const char *p = item; *p; p++)
+	for (const char *p = item;; p++)
 	{
 		if (*p == '\\' && p[1] != '\0')
 		{
@@ -164,20 +168,32 @@ parse_table_pattern(const char *option, const char *item)
 		}
 		else if (*p == '*')
 			appendStringInfoChar(&part, WILDCARD_BYTE);
-		else if (*p == '.' && !seen_dot)
+		else if ((*p == '.' && n < nparts - 1) || *p == '\0')
 		{
-			pat->schema = pstrdup(part.data);
+			if (part.len == 0)
+				break;			/* empty part: reported below */
+			parts[n++] = pstrdup(part.data);
 			resetStringInfo(&part);
-			seen_dot = true;
+			if (*p == '\0')
+				break;
 		}
 		else
 			appendStringInfoChar(&part, *p);
 	}
-	if (!seen_dot || pat->schema[0] == '\0' || part.len == 0)
-		bad_value(option, item,
-				  "Each element must be a schema-qualified table name or pattern.",
-				  "Write schema.table, with * as a wildcard (e.g. public.*, *.tb_*); escape a literal dot, comma or star with a backslash.");
-	pat->table = part.data;
+	if (n != nparts)
+	{
+		if (nparts == 2)
+			bad_value(option, item,
+					  "Each element must be a schema-qualified table name or pattern.",
+					  "Write schema.table, with * as a wildcard (e.g. public.*, *.tb_*); escape a literal dot, comma or star with a backslash.");
+		else
+			bad_value(option, item,
+					  "Each element must be a schema-qualified column name or pattern.",
+					  "Write schema.table.column, with * as a wildcard (e.g. public.tb_*.fk_*); escape a literal dot, comma or star with a backslash.");
+	}
+	pat->schema = parts[0];
+	pat->table = parts[1];
+	pat->column = parts[2];
 	return pat;
 }
 
@@ -216,8 +232,10 @@ wildcard_match(const char *pat, const char *str)
 	return *pat == '\0';
 }
 
+/* column is NULL for table patterns */
 static bool
-any_pattern_matches(List *patterns, const char *schema, const char *table)
+any_pattern_matches(List *patterns, const char *schema, const char *table,
+					const char *column)
 {
 	ListCell   *lc;
 
@@ -226,7 +244,8 @@ any_pattern_matches(List *patterns, const char *schema, const char *table)
 		TablePattern *pat = lfirst(lc);
 
 		if (wildcard_match(pat->schema, schema) &&
-			wildcard_match(pat->table, table))
+			wildcard_match(pat->table, table) &&
+			(column == NULL || wildcard_match(pat->column, column)))
 			return true;
 	}
 	return false;
@@ -241,11 +260,22 @@ decoder_table_matches(const DecoderOptions *opts, const char *schema,
 					  const char *table)
 {
 	if (opts->include_tables != NIL &&
-		!any_pattern_matches(opts->include_tables, schema, table))
+		!any_pattern_matches(opts->include_tables, schema, table, NULL))
 		return false;
-	if (any_pattern_matches(opts->exclude_tables, schema, table))
+	if (any_pattern_matches(opts->exclude_tables, schema, table, NULL))
 		return false;
 	return true;
+}
+
+/*
+ * Is a column named by lineage-columns?  Such columns travel with the key
+ * under columns=key, since the engine maps changes to TVIEW rows by them.
+ */
+bool
+decoder_column_is_lineage(const DecoderOptions *opts, const char *schema,
+						  const char *table, const char *column)
+{
+	return any_pattern_matches(opts->lineage_columns, schema, table, column);
 }
 
 /*
@@ -379,13 +409,15 @@ decoder_parse_options(List *options, DecoderOptions *opts)
 					break;
 				}
 			case OPT_TABLES:
+			case OPT_LINEAGE:
 				{
 					List	   *pats = NIL;
 					ListCell   *lc2;
 
 					foreach(lc2, split_escaped_list(value, true))
 						pats = lappend(pats,
-									   parse_table_pattern(def->name, lfirst(lc2)));
+									   parse_table_pattern(def->name, lfirst(lc2),
+														   def->type == OPT_LINEAGE ? 3 : 2));
 					*(List **) field = pats;
 					break;
 				}

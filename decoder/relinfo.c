@@ -241,6 +241,14 @@ relinfo_build(DecoderRelInfo *ri, Relation rel, const DecoderOptions *opts)
 	ri->key_json = buf.data;
 
 	ri->included = decoder_table_matches(opts, ri->schema, ri->table);
+	for (int i = 0; i < ri->natts; i++)
+	{
+		DecoderAttr *da = &ri->attrs[i];
+
+		if (!da->dropped)
+			da->is_lineage = decoder_column_is_lineage(opts, ri->schema,
+													   ri->table, da->name);
+	}
 	ri->relation_sent = false;
 	ri->valid = true;
 

@@ -72,6 +72,7 @@
 /* Column flags in a RELATION message. */
 #define PGTV_COLFLAG_KEY			0x01	/* part of the row key */
 #define PGTV_COLFLAG_IDENTITY		0x02	/* in the replica identity */
+#define PGTV_COLFLAG_LINEAGE		0x04	/* named by lineage-columns */
 
 /* Value kinds in a tuple. */
 #define PGTV_VAL_NULL				'n'
