@@ -13,7 +13,8 @@
 EXTENSION = pg_tviews
 DATA = pg_tviews--0.1.sql
 MODULE_big = pg_tviews
-OBJS = engine/pg_tviews.o engine/wire_reader.o engine/wire_json.o
+OBJS = engine/pg_tviews.o engine/wire_reader.o engine/wire_json.o \
+	engine/lineage.o
 PGFILEDESC = "pg_tviews - TVIEWs maintained from the WAL"
 
 DECODER = pg_tviews_decoder

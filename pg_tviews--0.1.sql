@@ -12,3 +12,10 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION pg_tviews_wire_to_json(bytea[]) IS
 'renders pg_tviews_decoder binary messages (in stream order) as the JSON lines of its json format';
+
+CREATE FUNCTION pg_tviews_analyze(query text, key name,
+    OUT source regclass, OUT rule text, OUT source_column name,
+    OUT tview_column name, OUT columns_used name[], OUT location text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_tviews_analyze'
+LANGUAGE C STRICT VOLATILE;

@@ -27,7 +27,7 @@ CREATE TABLE bench_orders (
 -- changes (txn_size <= 0: everything in one transaction).  A batch updates
 -- the last rows and deletes the first rows inserted by the previous batch
 -- (the first batch: its own), so every statement touches exactly the rows
--- it is meant to.
+-- it is meant to and the WAL holds exactly nchanges row changes.
 CREATE PROCEDURE bench_workload(nchanges bigint, txn_size bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -65,10 +65,9 @@ BEGIN
 		FROM generate_series(lo, hi + ni) AS i;
 		hi := hi + ni;
 
-		IF prev_lo IS NULL THEN
-			prev_lo := lo;
-			prev_hi := hi;
-		END IF;
+		-- the first batch works on its own rows: it updates the rows the
+		-- second batch will update, and deletes others than those the
+		-- second batch will delete
 		IF nu > 0 THEN
 			UPDATE bench_orders
 			   SET quantity = quantity + 1,
@@ -77,10 +76,11 @@ BEGIN
 				   created_at = created_at + interval '1 hour',
 				   attrs = attrs || '{"updated": true}',
 				   active = NOT active
-			 WHERE id BETWEEN prev_hi - nu + 1 AND prev_hi;
+			 WHERE id BETWEEN coalesce(prev_hi, hi) - nu + 1 AND coalesce(prev_hi, hi);
 		END IF;
 		IF nd > 0 THEN
-			DELETE FROM bench_orders WHERE id BETWEEN prev_lo AND prev_lo + nd - 1;
+			DELETE FROM bench_orders
+			 WHERE id BETWEEN coalesce(prev_lo, lo + nd) AND coalesce(prev_lo, lo + nd) + nd - 1;
 		END IF;
 		prev_lo := lo;
 		prev_hi := hi;
