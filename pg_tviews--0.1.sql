@@ -19,3 +19,542 @@ CREATE FUNCTION pg_tviews_analyze(query text, key name,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_tviews_analyze'
 LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION pg_tviews_analyze(text, name) IS
+'dependencies and lineage rules of a TVIEW definition: one row per base relation occurrence';
+
+-- ---------------------------------------------------------------------
+-- Catalog.  Relations are referenced as regclass so that pg_dump and
+-- pg_restore carry the references by name.
+-- ---------------------------------------------------------------------
+CREATE SCHEMA tviews;
+COMMENT ON SCHEMA tviews IS 'pg_tviews catalog and TVIEW backing views';
+
+CREATE TABLE tviews.tview (
+    tview regclass PRIMARY KEY,
+    backing_view regclass NOT NULL,
+    key_column name NOT NULL,
+    key_type regtype NOT NULL,
+    definition text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- 'ready': maintained; 'stale': changes were dropped, a full refresh is due
+    state text NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'stale')),
+    last_refreshed timestamptz,
+    last_refresh_duration_ms numeric,
+    last_error text,
+    rows_refreshed bigint NOT NULL DEFAULT 0,
+    full_refreshes bigint NOT NULL DEFAULT 0,
+    emergency_disabled boolean NOT NULL DEFAULT false,
+    emergency_disable_time timestamptz,
+    emergency_disable_reason text
+);
+COMMENT ON TABLE tviews.tview IS 'one row per TVIEW';
+
+CREATE TABLE tviews.source (
+    tview regclass NOT NULL REFERENCES tviews.tview ON DELETE CASCADE,
+    source regclass NOT NULL,
+    rule text NOT NULL CHECK (rule IN ('root', 'child', 'parent', 'full')),
+    source_column name,
+    tview_column name,
+    columns_used name[] NOT NULL,
+    location text,
+    source_is_tview boolean NOT NULL DEFAULT false
+);
+CREATE INDEX ON tviews.source (source);
+COMMENT ON TABLE tviews.source IS
+'one row per base relation occurrence of a TVIEW definition, with its lineage rule';
+
+-- What the decoder emits: tracked base relations and the columns it must
+-- carry.  A user_catalog_table, so that the decoder can read it under the
+-- historic snapshot of the changes it decodes.  Derived from
+-- tviews.source by pg_tviews_sync_tracked().
+CREATE TABLE tviews.tracked (
+    relid regclass PRIMARY KEY,
+    lineage_columns name[] NOT NULL
+) WITH (user_catalog_table = true);
+COMMENT ON TABLE tviews.tracked IS
+'base relations whose changes the decoder emits (derived from tviews.source)';
+
+-- Keys the engine gave up on after pg_tviews.max_retries attempts.
+CREATE TABLE tviews.failed_key (
+    tview regclass NOT NULL REFERENCES tviews.tview ON DELETE CASCADE,
+    key text NOT NULL,              -- '' for a whole-TVIEW refresh
+    full_refresh boolean NOT NULL DEFAULT false,
+    error text NOT NULL,
+    attempts integer NOT NULL,
+    failed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tview, key)
+);
+COMMENT ON TABLE tviews.failed_key IS
+'refreshes parked after repeated failures; pg_tviews_refresh() or pg_tviews_refresh_row() retries them';
+
+SELECT pg_catalog.pg_extension_config_dump('tviews.tview', '');
+SELECT pg_catalog.pg_extension_config_dump('tviews.source', '');
+SELECT pg_catalog.pg_extension_config_dump('tviews.tracked', '');
+
+-- ---------------------------------------------------------------------
+-- Engine helpers implemented in C
+-- ---------------------------------------------------------------------
+CREATE FUNCTION pg_tviews_slot_name() RETURNS name
+AS 'MODULE_PATHNAME', 'pg_tviews_slot_name' LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION pg_tviews_slot_name() IS
+'name of the replication slot the engine of this database streams';
+
+CREATE FUNCTION tviews._invalidate(regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'pg_tviews_invalidate' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION tviews._wakeup() RETURNS void
+AS 'MODULE_PATHNAME', 'pg_tviews_wakeup' LANGUAGE C STRICT VOLATILE;
+
+-- Queue a key of a TVIEW for the engine (NULL key: the whole TVIEW).
+CREATE FUNCTION tviews._enqueue(tview regclass, key text) RETURNS void
+AS 'MODULE_PATHNAME', 'pg_tviews_enqueue' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION tviews._enqueue(regclass, text) FROM PUBLIC;
+
+CREATE FUNCTION pg_tviews_wait(timeout interval DEFAULT '30 seconds')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pg_tviews_wait' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION pg_tviews_wait(interval) IS
+'read-your-writes: true once every change committed before the call is applied to the TVIEWs, false on timeout';
+
+-- Re-derive tviews.tracked from tviews.source.  Every relation whose
+-- tracking changes gets a relcache invalidation, which logical decoding
+-- replays at this transaction's commit, so the decoder starts (or stops)
+-- emitting its changes from exactly that point.
+CREATE FUNCTION tviews.sync_tracked() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        WITH wanted AS (
+            SELECT s.source AS relid,
+                   coalesce(array_agg(DISTINCT s.source_column ORDER BY s.source_column)
+                            FILTER (WHERE s.source_column IS NOT NULL), '{}') AS cols
+            FROM tviews.source s
+            WHERE NOT s.source_is_tview
+            GROUP BY s.source)
+        SELECT coalesce(w.relid, t.relid) AS relid, w.cols, t.lineage_columns
+        FROM wanted w FULL JOIN tviews.tracked t ON t.relid = w.relid
+        WHERE w.cols IS DISTINCT FROM t.lineage_columns
+    LOOP
+        IF r.cols IS NULL THEN
+            DELETE FROM tviews.tracked WHERE relid = r.relid;
+        ELSE
+            -- (no ON CONFLICT on a catalog table)
+            UPDATE tviews.tracked SET lineage_columns = r.cols WHERE relid = r.relid;
+            IF NOT FOUND THEN
+                INSERT INTO tviews.tracked VALUES (r.relid, r.cols);
+            END IF;
+        END IF;
+        PERFORM tviews._invalidate(r.relid);
+    END LOOP;
+END
+$$;
+
+-- Is column col of rel in its replica identity, i.e. does its old value
+-- reach the WAL on UPDATE and DELETE?
+CREATE FUNCTION tviews.replica_identity_has(rel regclass, col name)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT CASE c.relreplident
+        WHEN 'f' THEN true
+        WHEN 'n' THEN false
+        ELSE EXISTS (
+            SELECT 1
+            FROM pg_index i
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+            WHERE i.indrelid = c.oid AND a.attname = col
+              AND CASE c.relreplident WHEN 'd' THEN i.indisprimary ELSE i.indisreplident END)
+        END
+    FROM pg_class c WHERE c.oid = rel
+$$;
+
+-- ---------------------------------------------------------------------
+-- TVIEW definitions
+-- ---------------------------------------------------------------------
+
+-- Create a TVIEW: a table holding the result of query, one row per key,
+-- kept up to date from the WAL by the engine.
+CREATE FUNCTION pg_tviews_create(tview_name text, query text, key name DEFAULT NULL)
+RETURNS regclass LANGUAGE plpgsql AS $$
+DECLARE
+    parts text[];
+    nsp text;
+    rel text;
+    keycol name := key;
+    def text := regexp_replace(query, ';\s*$', '');
+    vwname text;
+    vw regclass;
+    tv regclass;
+    keytype regtype;
+    slot name := pg_tviews_slot_name();
+    r record;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'pg_tviews_create() must run at READ COMMITTED isolation'
+            USING ERRCODE = 'active_sql_transaction',
+                  DETAIL = 'The TVIEW is populated with a snapshot taken after its base tables are locked against writers; an older transaction snapshot could miss concurrent changes.';
+    END IF;
+
+    parts := parse_ident(tview_name);
+    IF array_length(parts, 1) = 1 THEN
+        nsp := current_schema();
+        rel := parts[1];
+    ELSIF array_length(parts, 1) = 2 THEN
+        nsp := parts[1];
+        rel := parts[2];
+    ELSE
+        RAISE EXCEPTION 'invalid TVIEW name "%"', tview_name
+            USING ERRCODE = 'invalid_name', HINT = 'Use name or schema.name.';
+    END IF;
+    IF nsp IS NULL THEN
+        RAISE EXCEPTION 'no schema has been selected to create the TVIEW in'
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF keycol IS NULL THEN
+        IF rel !~ '^tv_.' THEN
+            RAISE EXCEPTION 'cannot derive the key column of TVIEW "%"', rel
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Name TVIEWs tv_<entity> (the key is then pk_<entity>) or pass the key: pg_tviews_create(name, query, key => ''id'').';
+        END IF;
+        keycol := 'pk_' || substr(rel, 4);
+    END IF;
+    IF to_regclass(format('%I.%I', nsp, rel)) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation "%.%" already exists', nsp, rel
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'To make an existing table a TVIEW, use pg_tviews_convert_existing_table().';
+    END IF;
+
+    -- Analyse first: bad definitions fail before anything is created.
+    PERFORM count(*) FROM pg_tviews_analyze(def, keycol);
+
+    -- The engine's slot must exist before the TVIEW becomes tracked, or
+    -- changes committed in between would never be decoded.
+    IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = slot) THEN
+        BEGIN
+            PERFORM pg_create_logical_replication_slot(slot, 'pg_tviews_decoder');
+        EXCEPTION
+            WHEN duplicate_object THEN NULL;   -- the engine made it meanwhile
+            WHEN object_not_in_prerequisite_state THEN
+                RAISE EXCEPTION 'cannot create the pg_tviews replication slot "%"', slot
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = SQLERRM,
+                          HINT = 'Create the first TVIEW of a database in a transaction that has not written yet, or wait until the pg_tviews engine has created its slot.';
+        END;
+    END IF;
+
+    -- Block writers to every base relation until commit: the population
+    -- snapshot (taken by the statements below) then sees every write that
+    -- committed before, and every later write is decoded with the TVIEW
+    -- already tracked.  No change falls in between.
+    FOR r IN SELECT DISTINCT a.source::oid AS relid
+             FROM pg_tviews_analyze(def, keycol) a ORDER BY 1 LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', r.relid::regclass);
+    END LOOP;
+
+    vwname := CASE WHEN length(rel) <= 59 THEN rel || '_def'
+                   ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END;
+    EXECUTE format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
+    vw := format('%I.%I', nsp, vwname)::regclass;
+    SELECT atttypid::regtype INTO keytype
+    FROM pg_attribute WHERE attrelid = vw AND attname = keycol;
+
+    EXECUTE format('CREATE TABLE %I.%I AS SELECT * FROM %s WITH NO DATA', nsp, rel, vw);
+    tv := format('%I.%I', nsp, rel)::regclass;
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tv, keycol);
+    EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%I)',
+                   left(rel, 59) || '_key', tv, keycol);
+    -- parent rules find affected keys through the TVIEW column they match
+    FOR r IN SELECT DISTINCT a.tview_column FROM pg_tviews_analyze(def, keycol) a
+             WHERE a.rule = 'parent' AND a.tview_column <> keycol LOOP
+        EXECUTE format('CREATE INDEX ON %s (%I)', tv, r.tview_column);
+    END LOOP;
+
+    BEGIN
+        EXECUTE format('INSERT INTO %s SELECT * FROM %s', tv, vw);
+    EXCEPTION
+        WHEN unique_violation THEN
+            RAISE EXCEPTION 'key column "%" is not unique in the result of the TVIEW definition', keycol
+                USING ERRCODE = 'unique_violation', DETAIL = SQLERRM,
+                      HINT = 'Each key value must identify one row: select the root table''s primary key, or group by the key.';
+        WHEN not_null_violation THEN
+            RAISE EXCEPTION 'key column "%" is NULL in some rows of the TVIEW definition', keycol
+                USING ERRCODE = 'not_null_violation',
+                      HINT = 'Select the key from the root table, not from the nullable side of an outer join.';
+    END;
+
+    INSERT INTO tviews.tview (tview, backing_view, key_column, key_type, definition,
+                                 last_refreshed, full_refreshes)
+    VALUES (tv, vw, keycol, keytype, def, now(), 1);
+    INSERT INTO tviews.source
+    SELECT tv, a.source, a.rule, a.source_column, a.tview_column, a.columns_used,
+           a.location, EXISTS (SELECT 1 FROM tviews.tview t WHERE t.tview = a.source)
+    FROM pg_tviews_analyze(def, keycol) a;
+
+    -- Old values of lineage columns must reach the WAL.
+    FOR r IN SELECT DISTINCT s.source, s.source_column
+             FROM tviews.source s
+             WHERE s.tview = tv AND s.rule <> 'full' AND NOT s.source_is_tview
+               AND NOT tviews.replica_identity_has(s.source, s.source_column) LOOP
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', r.source);
+        RAISE NOTICE 'set REPLICA IDENTITY FULL on % so that old values of column % reach the WAL',
+            r.source, r.source_column;
+    END LOOP;
+
+    FOR r IN SELECT s.source, s.location FROM tviews.source s
+             WHERE s.tview = tv AND s.rule = 'full' LOOP
+        RAISE NOTICE 'every change to % (%) refreshes all of %', r.source, r.location, tv
+            USING HINT = 'To make it incremental, link it with an equality to the key (e.g. c.fk_post = p.pk_post) or to a column the TVIEW selects (e.g. u.pk_user = p.fk_user, selecting p.fk_user).';
+    END LOOP;
+
+    PERFORM tviews.sync_tracked();
+    PERFORM tviews._wakeup();
+    RETURN tv;
+END
+$$;
+COMMENT ON FUNCTION pg_tviews_create(text, text, name) IS
+'creates a TVIEW: a table holding the result of query, maintained incrementally from the WAL';
+
+-- Drop a TVIEW, its backing view and its catalog entries.
+CREATE FUNCTION pg_tviews_drop(tview_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    tv regclass := tview_name::regclass;
+    t tviews.tview;
+    dep text;
+BEGIN
+    SELECT * INTO t FROM tviews.tview WHERE tview = tv;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a TVIEW', tview_name
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    SELECT string_agg(DISTINCT s.tview::text, ', ') INTO dep
+    FROM tviews.source s WHERE s.source = tv AND s.tview <> tv;
+    IF dep IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop TVIEW % because other TVIEWs depend on it', tv
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'TVIEWs built on it: ' || dep || '.',
+                  HINT = 'Drop those TVIEWs first.';
+    END IF;
+    DELETE FROM tviews.tview WHERE tview = tv;
+    PERFORM tviews.sync_tracked();
+    EXECUTE format('DROP TABLE %s', tv);
+    EXECUTE format('DROP VIEW %s', t.backing_view);
+END
+$$;
+COMMENT ON FUNCTION pg_tviews_drop(text) IS 'drops a TVIEW and its definition';
+
+-- ---------------------------------------------------------------------
+-- Refresh
+-- ---------------------------------------------------------------------
+
+-- The statement that refreshes a TVIEW from its backing view, for a scope:
+--   'keys'  rows whose key is in $1 (text[])
+--   'range' rows whose key is between $1 and $2 (text)
+--   'all'   every row
+-- It recomputes the rows, inserts or updates those that differ (unchanged
+-- rows are not written), deletes those that vanished, and returns the
+-- number of rows written or deleted.  One statement, set-based; the
+-- engine prepares it once per TVIEW.
+CREATE FUNCTION tviews.refresh_sql(tv regclass, scope text)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t tviews.tview;
+    keytype text;
+    cols text;
+    setlist text;
+    differs text;
+    cond text;
+BEGIN
+    SELECT * INTO t FROM tviews.tview WHERE tview = tv;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
+    END IF;
+    keytype := format_type(t.key_type, NULL);
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+           string_agg(format('%I = EXCLUDED.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
+               FILTER (WHERE a.attname <> t.key_column),
+           string_agg(CASE WHEN o.oid IS NOT NULL
+                           THEN format('d.%I IS DISTINCT FROM EXCLUDED.%I', a.attname, a.attname)
+                           ELSE format('d.%I::text IS DISTINCT FROM EXCLUDED.%I::text', a.attname, a.attname)
+                      END, ' OR ' ORDER BY a.attnum)
+               FILTER (WHERE a.attname <> t.key_column)
+      INTO cols, setlist, differs
+    FROM pg_attribute a
+    LEFT JOIN pg_operator o ON o.oprname = '=' AND o.oprleft = a.atttypid
+                           AND o.oprright = a.atttypid AND o.oprcanhash
+    WHERE a.attrelid = tv AND a.attnum > 0 AND NOT a.attisdropped;
+
+    -- the condition on the key, written for a table alias (%1$s)
+    cond := CASE scope
+        WHEN 'keys' THEN format('%%1$s.%I = ANY ($1::%s[])', t.key_column, keytype)
+        WHEN 'range' THEN format('%%1$s.%I BETWEEN $1::%s AND $2::%s', t.key_column, keytype, keytype)
+        WHEN 'all' THEN 'true'
+    END;
+    IF cond IS NULL THEN
+        RAISE EXCEPTION 'unknown refresh scope "%"', scope USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN format(
+        'WITH src AS MATERIALIZED (SELECT %1$s FROM %2$s v WHERE %3$s), '
+        'del AS (DELETE FROM %4$s d WHERE %8$s '
+        'AND NOT EXISTS (SELECT FROM src WHERE src.%5$I = d.%5$I) RETURNING 1), '
+        'ups AS (INSERT INTO %4$s AS d (%1$s) SELECT %1$s FROM src '
+        'ON CONFLICT (%5$I) %6$s RETURNING 1) '
+        'SELECT (SELECT count(*) FROM del) + (SELECT count(*) FROM ups)',
+        cols, t.backing_view, format(cond, 'v'), tv, t.key_column,
+        CASE WHEN setlist IS NULL THEN 'DO NOTHING'
+             ELSE format('DO UPDATE SET %s WHERE %s', setlist, differs) END,
+        NULL, format(cond, 'd'));
+END
+$$;
+
+-- May the current user refresh this TVIEW by hand?  As for REFRESH
+-- MATERIALIZED VIEW: its owner (or a member of the owning role).
+CREATE FUNCTION tviews.check_refresh_privilege(tv regclass)
+RETURNS tviews.tview LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t tviews.tview;
+BEGIN
+    SELECT * INTO t FROM tviews.tview WHERE tview = tv;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tv), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of TVIEW %', tv
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- Record a manual refresh in the catalog and queue the TVIEWs built on it.
+CREATE FUNCTION tviews.note_refresh(tv regclass, started timestamptz, whole boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    dep regclass;
+BEGIN
+    UPDATE tviews.tview
+       SET last_refreshed = clock_timestamp(),
+           last_refresh_duration_ms = round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 3),
+           full_refreshes = full_refreshes + whole::int,
+           state = CASE WHEN whole THEN 'ready' ELSE state END,
+           last_error = CASE WHEN whole THEN NULL ELSE last_error END
+     WHERE tview = tv;
+    IF whole THEN
+        DELETE FROM tviews.failed_key WHERE tview = tv;
+    END IF;
+    FOR dep IN SELECT DISTINCT s.tview FROM tviews.source s WHERE s.source = tv LOOP
+        PERFORM tviews._enqueue(dep, NULL);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION pg_tviews_refresh(tview_name text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    t tviews.tview := tviews.check_refresh_privilege(tview_name::regclass);
+    started timestamptz := clock_timestamp();
+    n bigint;
+BEGIN
+    EXECUTE tviews.refresh_sql(t.tview, 'all') INTO n;
+    PERFORM tviews.note_refresh(t.tview, started, true);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION pg_tviews_refresh(text) IS
+'recomputes a whole TVIEW now (rows that did not change are not written); returns rows written or deleted';
+
+CREATE FUNCTION pg_tviews_refresh_row(tview_name text, key text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    t tviews.tview := tviews.check_refresh_privilege(tview_name::regclass);
+    started timestamptz := clock_timestamp();
+    n bigint;
+BEGIN
+    EXECUTE tviews.refresh_sql(t.tview, 'keys') INTO n USING ARRAY[key];
+    DELETE FROM tviews.failed_key f WHERE f.tview = t.tview AND f.key = pg_tviews_refresh_row.key;
+    PERFORM tviews.note_refresh(t.tview, started, false);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION pg_tviews_refresh_row(text, text) IS
+'recomputes the row of one key now; returns rows written or deleted (0 when already current)';
+
+CREATE FUNCTION pg_tviews_refresh_range(tview_name text, lo text, hi text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    t tviews.tview := tviews.check_refresh_privilege(tview_name::regclass);
+    started timestamptz := clock_timestamp();
+    n bigint;
+BEGIN
+    EXECUTE tviews.refresh_sql(t.tview, 'range') INTO n USING lo, hi;
+    PERFORM tviews.note_refresh(t.tview, started, false);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION pg_tviews_refresh_range(text, text, text) IS
+'recomputes the rows whose key is between lo and hi (inclusive); returns rows written or deleted';
+
+-- ---------------------------------------------------------------------
+-- Plain DROP TABLE of a TVIEW, and DROP ... CASCADE of what its
+-- definition reads, keep the catalog right.
+-- ---------------------------------------------------------------------
+CREATE FUNCTION tviews.on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    obj record;
+    t record;
+BEGIN
+    FOR obj IN SELECT * FROM pg_event_trigger_dropped_objects()
+               WHERE classid = 'pg_class'::regclass AND objsubid = 0 LOOP
+        -- the TVIEW table itself: forget it, drop its definition
+        FOR t IN DELETE FROM tviews.tview WHERE tview::oid = obj.objid RETURNING * LOOP
+            EXECUTE format('DROP VIEW IF EXISTS %s', t.backing_view::oid::regclass);
+        END LOOP;
+        -- its definition (DROP ... CASCADE of a base table): the TVIEW
+        -- cannot be maintained any more and goes too
+        FOR t IN DELETE FROM tviews.tview WHERE backing_view::oid = obj.objid RETURNING * LOOP
+            RAISE NOTICE 'dropping TVIEW % because its definition was dropped', t.tview::oid::regclass;
+            EXECUTE format('DROP TABLE IF EXISTS %s', t.tview::oid::regclass);
+        END LOOP;
+    END LOOP;
+    IF EXISTS (SELECT FROM tviews.tracked k
+               WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = k.relid::oid))
+       OR EXISTS (SELECT FROM tviews.tracked k
+                  WHERE NOT EXISTS (SELECT FROM tviews.source s WHERE s.source = k.relid)) THEN
+        DELETE FROM tviews.tracked k
+         WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = k.relid::oid);
+        PERFORM tviews.sync_tracked();
+    END IF;
+END
+$$;
+CREATE EVENT TRIGGER pg_tviews_sql_drop ON sql_drop
+    EXECUTE FUNCTION tviews.on_sql_drop();
+
+-- A slot left by an earlier installation in this database is stale: its
+-- unconfirmed changes refer to catalog tables that no longer exist.  Stop
+-- whatever still streams it and drop it; the engine makes a fresh one.
+DO $$
+DECLARE
+    slot name := pg_tviews_slot_name();
+    holder int;
+BEGIN
+    SELECT active_pid INTO holder FROM pg_replication_slots WHERE slot_name = slot;
+    IF holder IS NOT NULL THEN
+        PERFORM pg_terminate_backend(holder);
+        FOR i IN 1..500 LOOP
+            EXIT WHEN NOT EXISTS (SELECT FROM pg_replication_slots
+                                  WHERE slot_name = slot AND active);
+            PERFORM pg_sleep(0.01);
+        END LOOP;
+    END IF;
+    IF EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = slot) THEN
+        PERFORM pg_drop_replication_slot(slot);
+        RAISE NOTICE 'dropped stale replication slot "%" of an earlier pg_tviews installation', slot;
+    END IF;
+END
+$$;
+
+-- the engine of this database starts now
+SELECT tviews._wakeup();

@@ -72,6 +72,7 @@ typedef struct DecoderOptions
 	bool		include_lsn;
 	bool		include_types;
 	bool		stream_changes;
+	bool		tracked;		/* only tables in tviews.tracked */
 } DecoderOptions;
 
 extern void decoder_parse_options(List *options, DecoderOptions *opts);
@@ -128,6 +129,7 @@ extern void decoder_relcache_init(MemoryContext parent);
 extern void decoder_relcache_destroy(void);
 extern DecoderRelInfo *decoder_get_relinfo(Relation rel,
 										   const DecoderOptions *opts);
+extern bool decoder_tracked_lookup(Oid relid, List **lineage_columns);
 extern bool decoder_datum_is_unchanged_toast(const DecoderAttr *att,
 											 Datum value);
 

@@ -54,6 +54,7 @@ static const OptionDef option_defs[] = {
 	OPT("only-local", OPT_BOOL, only_local),
 	OPT("columns", OPT_COLUMNS, key_columns_only),
 	OPT("lineage-columns", OPT_LINEAGE, lineage_columns),
+	OPT("tracked", OPT_BOOL, tracked),
 	OPT("skip-empty-xacts", OPT_BOOL, skip_empty_xacts),
 	OPT("include-xids", OPT_BOOL, include_xids),
 	OPT("include-timestamp", OPT_BOOL, include_timestamp),

@@ -41,6 +41,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "nodes/value.h"
+#include "utils/array.h"
 
 static HTAB *relinfo_hash = NULL;
 static MemoryContext relinfo_cxt = NULL;
@@ -249,6 +254,19 @@ relinfo_build(DecoderRelInfo *ri, Relation rel, const DecoderOptions *opts)
 			da->is_lineage = decoder_column_is_lineage(opts, ri->schema,
 													   ri->table, da->name);
 	}
+	if (opts->tracked && ri->included)
+	{
+		List	   *cols = NIL;
+
+		ri->included = decoder_tracked_lookup(ri->relid, &cols);
+		for (int i = 0; i < ri->natts; i++)
+		{
+			DecoderAttr *da = &ri->attrs[i];
+
+			if (!da->dropped && list_member(cols, makeString(da->name)))
+				da->is_lineage = true;
+		}
+	}
 	ri->relation_sent = false;
 	ri->valid = true;
 
@@ -288,4 +306,65 @@ decoder_datum_is_unchanged_toast(const DecoderAttr *att, Datum value)
 {
 	return att->attlen == -1 &&
 		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value));
+}
+
+/*
+ * Is relid tracked by pg_tviews, i.e. listed in tviews.tracked as the
+ * historic snapshot of the change being decoded sees it?  The table is a
+ * user_catalog_table precisely so that this read is valid: a TVIEW's base
+ * table is tracked from the commit that created the TVIEW onwards, never
+ * before, never after its drop.  On success *lineage_columns gets the
+ * column names (String nodes) the engine needs besides the key.
+ */
+bool
+decoder_tracked_lookup(Oid relid, List **lineage_columns)
+{
+	Oid			nsp;
+	Oid			catrelid;
+	Relation	cat;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	*lineage_columns = NIL;
+	nsp = get_namespace_oid("tviews", true);
+	if (!OidIsValid(nsp))
+		return false;			/* extension not (yet) installed */
+	catrelid = get_relname_relid("tracked", nsp);
+	if (!OidIsValid(catrelid))
+		return false;
+
+	cat = table_open(catrelid, AccessShareLock);
+	if (!RelationIsUsedAsCatalogTable(cat))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tviews.tracked is not a user catalog table"),
+				 errhint("Reinstall the pg_tviews extension.")));
+	scan = systable_beginscan(cat, InvalidOid, false, NULL, 0, NULL);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, 1, RelationGetDescr(cat), &isnull);
+
+		if (isnull || DatumGetObjectId(d) != relid)
+			continue;
+		found = true;
+		d = heap_getattr(tup, 2, RelationGetDescr(cat), &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(DatumGetArrayTypeP(d), NAMEOID, NAMEDATALEN,
+							  false, TYPALIGN_CHAR, &elems, &nulls, &n);
+			for (int i = 0; i < n; i++)
+				if (!nulls[i])
+					*lineage_columns = lappend(*lineage_columns,
+											   makeString(pstrdup(NameStr(*DatumGetName(elems[i])))));
+		}
+	}
+	systable_endscan(scan);
+	table_close(cat, AccessShareLock);
+	return found;
 }

@@ -5,7 +5,14 @@
  *	  engine side).
  *
  * Files:
- *	 pg_tviews.c    _PG_init: preload check, GUC prefix
+ *	 pg_tviews.c    _PG_init: preload check, GUCs, hooks
+ *	 shmem.c        shared state: engine slots, the refresh queue
+ *	 launcher.c     the launcher: one engine worker per database
+ *	 worker.c       the engine worker: decode, collect, apply, confirm
+ *	 collect.c      decoded changes -> affected (TVIEW, key) work
+ *	 apply.c        set-based refresh of queued keys
+ *	 sqlfuncs.c     SQL-callable engine functions (wait, wakeup, ...)
+ *	 lineage.c      lineage analysis of TVIEW definitions
  *	 wire_reader.c  parser of the decoder's binary format (pg_tviews/wire.h)
  *	 wire_json.c    pg_tviews_wire_to_json(): binary messages as JSON lines
  *
@@ -18,6 +25,9 @@
 
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/hsearch.h"
 
 /* ----------
  * wire_reader.c
@@ -83,5 +93,123 @@ typedef struct PgtvWireMessage
 } PgtvWireMessage;
 
 extern void pgtv_wire_read(const char *data, int len, PgtvWireMessage *msg);
+
+/* ----------
+ * pg_tviews.c: configuration
+ * ----------
+ */
+extern int	pgtv_max_databases;
+extern int	pgtv_queue_size;
+extern int	pgtv_batch_size;
+extern int	pgtv_poll_interval_ms;
+extern int	pgtv_max_retries;
+extern int	pgtv_retry_delay_ms;
+extern int	pgtv_max_changes_per_relation;
+extern int	pgtv_restart_interval_s;
+
+/* ----------
+ * shmem.c: shared state
+ * ----------
+ */
+
+/* Longest key (as text) the shared queue holds; longer keys refresh the
+ * whole TVIEW instead. */
+#define PGTV_KEY_LEN		64
+#define PGTV_ERROR_LEN		256
+
+typedef enum PgtvEngineState
+{
+	PGTV_ENGINE_FREE = 0,		/* slot unused */
+	PGTV_ENGINE_STARTING,
+	PGTV_ENGINE_STREAMING,		/* decoding WAL */
+	PGTV_ENGINE_APPLYING,		/* refreshing TVIEWs */
+	PGTV_ENGINE_IDLE,			/* caught up, waiting for WAL */
+	PGTV_ENGINE_NO_EXTENSION,	/* database has no pg_tviews: not running */
+	PGTV_ENGINE_STOPPED			/* exited; the launcher restarts it */
+} PgtvEngineState;
+
+/* One per database that runs (or ran) an engine. */
+typedef struct PgtvEngine
+{
+	Oid			dboid;
+	PgtvEngineState state;
+	pid_t		pid;
+	Latch	   *latch;			/* the worker's, to wake it */
+	TimestampTz started_at;
+	TimestampTz heartbeat;
+	TimestampTz checked_at;		/* NO_EXTENSION: when last checked */
+	int			restarts;
+	XLogRecPtr	decoded_lsn;	/* reader position */
+	XLogRecPtr	applied_lsn;	/* everything committed before is applied */
+	XLogRecPtr	confirmed_lsn;	/* confirmed to the slot */
+	uint64		batches;
+	uint64		changes;
+	uint64		keys_refreshed;
+	uint32		catalog_version;	/* bumped by TVIEW DDL */
+	char		last_error[PGTV_ERROR_LEN];
+} PgtvEngine;
+
+typedef struct PgtvShared
+{
+	LWLock	   *lock;			/* protects everything here and the queue */
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	int			nengines;
+	PgtvEngine	engines[FLEXIBLE_ARRAY_MEMBER];
+} PgtvShared;
+
+/* Queue entry: one (database, TVIEW, key), or a whole-TVIEW refresh. */
+typedef struct PgtvQueueKey
+{
+	Oid			dboid;
+	Oid			tview;
+	bool		full;			/* whole TVIEW; key is "" */
+	char		key[PGTV_KEY_LEN];
+} PgtvQueueKey;
+
+typedef struct PgtvQueueEntry
+{
+	PgtvQueueKey k;				/* hash key: must be first */
+	XLogRecPtr	source_lsn;		/* commit LSN of the oldest change */
+	TimestampTz enqueued_at;
+	TimestampTz next_attempt;	/* not before (retry backoff) */
+	int			attempts;
+	char		error[PGTV_ERROR_LEN];
+} PgtvQueueEntry;
+
+extern PgtvShared *pgtv_shared;
+extern HTAB *pgtv_queue;
+
+extern void pgtv_shmem_request(void);
+extern void pgtv_shmem_startup(void);
+extern PgtvEngine *pgtv_engine_for_db(Oid dboid, bool create);
+extern bool pgtv_enqueue(Oid tview, const char *key, bool full,
+						 XLogRecPtr lsn);
+extern int	pgtv_queue_count(Oid dboid, XLogRecPtr *oldest_lsn);
+
+/* ----------
+ * launcher.c, worker.c
+ * ----------
+ */
+extern void pgtv_register_launcher(void);
+extern PGDLLEXPORT void pg_tviews_launcher_main(Datum arg);
+extern PGDLLEXPORT void pg_tviews_worker_main(Datum arg);
+extern char *pgtv_slot_name(Oid dboid);
+
+/* ----------
+ * collect.c: from decoded changes to queued work
+ * ----------
+ */
+extern void pgtv_collect_reset(void);
+extern void pgtv_collect_message(const char *data, int len);
+extern bool pgtv_collect_is_full(void);
+extern XLogRecPtr pgtv_collect_last_commit_end(void);
+extern int	pgtv_collect_flush(void);
+
+/* ----------
+ * apply.c
+ * ----------
+ */
+extern int	pgtv_apply_queue(void);
 
 #endif							/* PG_TVIEWS_ENGINE_H */

@@ -130,12 +130,12 @@ ROLLBACK PREPARED 'xa_p2';
 SELECT * FROM decode('xacts');
 
 -- include-xids, include-lsn, include-timestamp: all on by default
+SELECT pg_current_wal_insert_lsn() AS lsn_before \gset
 BEGIN;
 INSERT INTO xa_main VALUES (30, 'keys');
 INSERT INTO xa_label VALUES (pg_current_xact_id()::xid, 'keys');
-SELECT pg_current_wal_lsn() AS lsn_before \gset
 COMMIT;
-SELECT pg_current_wal_lsn() AS lsn_after \gset
+SELECT pg_current_wal_insert_lsn() AS lsn_after \gset
 CREATE TEMP TABLE xa_keys AS
   SELECT n, data::jsonb AS j
   FROM pg_logical_slot_peek_changes('xacts', NULL, NULL,

@@ -18,6 +18,10 @@
 #
 # Environment:
 #   BENCH_RUNS=3           timed passes per plugin
+#   BENCH_WORK_MEM=2GB     work_mem of the decoding passes: the SQL
+#                          interface materializes a pass's output in a
+#                          tuplestore, which spills to a temporary file
+#                          beyond work_mem (see README.md)
 #   BENCH_PORT=54349       port of the benchmark cluster
 #   BENCH_CLUSTER_DIR=...  cluster directory (default <repo>/tmp_check_bench)
 #   BENCH_KEEP=1           leave the cluster running at the end (for
@@ -43,6 +47,7 @@ esac
 [[ "$TXN_SIZE" =~ ^[0-9]+$ ]] ||
 	{ echo "error: txn_size must be a non-negative integer or 'all'" >&2; exit 2; }
 RUNS=${BENCH_RUNS:-3}
+WORK_MEM=${BENCH_WORK_MEM:-2GB}
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -gt 0 ]] ||
 	{ echo "error: BENCH_RUNS must be a positive integer" >&2; exit 2; }
 
@@ -84,6 +89,7 @@ sql_value() { psql_bench -tA -c "$1"; }
 psql_bench -c "ALTER SYSTEM SET autovacuum = off" \
 	-c "ALTER SYSTEM SET max_wal_size = '8GB'" \
 	-c "ALTER SYSTEM SET checkpoint_timeout = '1h'" \
+	-c "ALTER SYSTEM SET work_mem = '$WORK_MEM'" \
 	-c "SELECT pg_reload_conf()" >/dev/null
 psql_bench -f "$HERE/decode_setup.sql"
 
@@ -160,7 +166,7 @@ report="$HERE/out/decode-$NCHANGES-$([ "$TXN_SIZE" = 0 ] && echo single || echo 
 	echo "decoding benchmark: $NCHANGES changes (70% insert, 20% update, 10% delete)" \
 		"in $txn_label, $ntxn commit(s), $((wal_bytes / 1048576)) MiB of WAL"
 	echo "$(nproc) cores; PostgreSQL $(sql_value 'SHOW server_version');" \
-		"median of $RUNS peek passes; runs:"
+		"work_mem $(sql_value 'SHOW work_mem'); median of $RUNS peek passes; runs:"
 	for p in "${PLUGINS[@]}"; do
 		IFS='|' read -r label _ <<<"$p"
 		printf '  %-30s%s\n' "$label" "${TIMES[$label]}"
@@ -175,7 +181,9 @@ report="$HERE/out/decode-$NCHANGES-$([ "$TXN_SIZE" = 0 ] && echo single || echo 
 			"$(ratio "${BYTES[$label]}" "$((rows > 0 ? rows : 1))" | sed 's/\.[0-9]*$//')"
 	done
 	echo
-	# the part of each plugin's time above the decoding floor
+	# the part of each plugin's time above the decoding floor (WAL reading,
+	# reorder buffer, relation lookup): its formatting plus the
+	# materialization of its output by the SQL interface
 	for label in "pg_tviews_decoder json" "pg_tviews_decoder binary" "$W2J" "test_decoding"; do
 		awk -v l="$label" -v t="${MED[$label]}" -v f="${MED[$FLOOR]}" 'BEGIN{
 			printf "above floor: %-28s %7.3f s (%.0f%% of its time)\n", l, t - f,

@@ -1,0 +1,348 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The pg_tviews engine: one background worker per database.
+ *
+ * The worker streams its own replication slot (pg_tviews_<database oid>)
+ * with an in-process decoding loop: it reads WAL records up to the flush
+ * position and hands them to logical decoding, which calls
+ * pg_tviews_decoder (binary format, tracked tables only, key and lineage
+ * columns); each message lands in collect.c.  Every record is decoded
+ * once, as a walsender would; nothing polls pg_logical_slot_get_changes().
+ *
+ * A pass of the loop:
+ *	 1. decode what has been flushed, until the WAL is exhausted, the
+ *	    collected changes are at their bound, or the queue is too full;
+ *	 2. in a transaction: map the changes to (TVIEW, key) queue entries,
+ *	    refresh queued keys set-based in dependency order, COMMIT;
+ *	 3. confirm to the slot the position before which every change is
+ *	    applied -- never past the oldest entry still queued.
+ * Confirming only after the commit is what makes a crash anywhere safe:
+ * decoding resumes from the slot and replays what was not confirmed, and
+ * since a refresh recomputes rows by key, replay is idempotent.
+ *
+ * An ERROR (including a query cancel) or pg_terminate_backend ends the
+ * process; the launcher starts a new one, which resumes from the slot.
+ *
+ * Copyright (c) 2026, pg_tviews developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "engine.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogutils.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "nodes/makefuncs.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+static PgtvEngine *my_engine = NULL;
+
+/* The slot of a database's engine: unique across databases. */
+char *
+pgtv_slot_name(Oid dboid)
+{
+	return psprintf("pg_tviews_%u", dboid);
+}
+
+static void
+set_state(PgtvEngineState state)
+{
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	my_engine->state = state;
+	my_engine->heartbeat = GetCurrentTimestamp();
+	LWLockRelease(pgtv_shared->lock);
+}
+
+/* on exit: tell the launcher, so that it restarts us */
+static void
+worker_exit(int code, Datum arg)
+{
+	if (my_engine == NULL)
+		return;
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	if (my_engine->pid == MyProcPid)
+	{
+		if (my_engine->state != PGTV_ENGINE_NO_EXTENSION)
+			my_engine->state = PGTV_ENGINE_STOPPED;
+		my_engine->pid = 0;
+		my_engine->latch = NULL;
+	}
+	LWLockRelease(pgtv_shared->lock);
+	if (pgtv_shared->launcher_latch)
+		SetLatch(pgtv_shared->launcher_latch);
+}
+
+/*
+ * Is the extension installed here?  If not, drop our slot (an orphaned
+ * slot would hold back WAL forever) and report it.
+ */
+static bool
+extension_present(const char *slot)
+{
+	bool		present;
+
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("pg_tviews", true));
+	CommitTransactionCommand();
+	if (!present && SearchNamedReplicationSlot(slot, true) != NULL)
+	{
+		ReplicationSlotDrop(slot, true);
+		ereport(LOG,
+				(errmsg("pg_tviews: dropped replication slot \"%s\" of database %u: the extension is gone",
+						slot, MyDatabaseId)));
+	}
+	return present;
+}
+
+/*
+ * Create the slot if it does not exist yet.  pg_tviews_create() may have
+ * made it already, with the same call.
+ */
+static void
+ensure_slot(const char *slot)
+{
+	if (SearchNamedReplicationSlot(slot, true) != NULL)
+		return;
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(slot)};
+
+		SPI_execute_with_args("SELECT pg_create_logical_replication_slot($1, 'pg_tviews_decoder')"
+							  " WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)",
+							  1, argtypes, values, NULL, false, 0);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	ereport(LOG, (errmsg("pg_tviews: created replication slot \"%s\"", slot)));
+}
+
+/* decoding output: straight into the collector */
+static void
+prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid,
+			  bool last_write)
+{
+	resetStringInfo(ctx->out);
+}
+
+static void
+do_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid,
+		 bool last_write)
+{
+	pgtv_collect_message(ctx->out->data, ctx->out->len);
+}
+
+static LogicalDecodingContext *
+start_decoding(const char *slot)
+{
+	List	   *options = NIL;
+	LogicalDecodingContext *ctx;
+
+	options = lappend(options, makeDefElem("format", (Node *) makeString("binary"), -1));
+	options = lappend(options, makeDefElem("tracked", (Node *) makeString("true"), -1));
+	options = lappend(options, makeDefElem("columns", (Node *) makeString("key"), -1));
+	options = lappend(options, makeDefElem("actions",
+										   (Node *) makeString("insert,update,delete,truncate"), -1));
+
+	ReplicationSlotAcquire(slot, true);
+	ctx = CreateDecodingContext(InvalidXLogRecPtr, options, false,
+								XL_ROUTINE(.page_read = read_local_xlog_page,
+										   .segment_open = wal_segment_open,
+										   .segment_close = wal_segment_close),
+								prepare_write, do_write, NULL);
+	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
+	return ctx;
+}
+
+/*
+ * Decode flushed WAL until there is no more, or the collector or the
+ * queue asks for a pause.  Returns the number of records read.
+ */
+static int
+decode_available(LogicalDecodingContext *ctx)
+{
+	XLogRecPtr	flush = GetFlushRecPtr(NULL);
+	int			nrecords = 0;
+
+	while (ctx->reader->EndRecPtr < flush && !pgtv_collect_is_full())
+	{
+		XLogRecord *record;
+		char	   *errm = NULL;
+		MemoryContext old;
+
+		/*
+		 * The reader may palloc an oversized record and frees it on the
+		 * next read: read in a context that outlives the loop's resets.
+		 */
+		old = MemoryContextSwitchTo(ctx->context);
+		record = XLogReadRecord(ctx->reader, &errm);
+		MemoryContextSwitchTo(old);
+		if (errm)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("pg_tviews: could not read WAL: %s", errm)));
+		if (record != NULL)
+			LogicalDecodingProcessRecord(ctx, ctx->reader);
+		if ((++nrecords % 1000) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return nrecords;
+}
+
+/*
+ * Map and apply in one transaction; returns true if anything was done.
+ */
+static bool
+process_batch(void)
+{
+	int			nqueued;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pg_tviews: refreshing TVIEWs");
+	nqueued = pgtv_collect_flush();
+	nqueued += pgtv_apply_queue();
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return nqueued > 0;
+}
+
+void
+pg_tviews_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	char	   *slot;
+	LogicalDecodingContext *ctx;
+	MemoryContext loopcxt;
+	XLogRecPtr	last_confirmed = InvalidXLogRecPtr;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	my_engine = pgtv_engine_for_db(dboid, true);
+	if (my_engine == NULL)
+	{
+		LWLockRelease(pgtv_shared->lock);
+		proc_exit(0);
+	}
+	my_engine->pid = MyProcPid;
+	my_engine->latch = MyLatch;
+	my_engine->state = PGTV_ENGINE_STARTING;
+	my_engine->heartbeat = GetCurrentTimestamp();
+	LWLockRelease(pgtv_shared->lock);
+	before_shmem_exit(worker_exit, (Datum) 0);
+
+	slot = pgtv_slot_name(dboid);
+	if (!extension_present(slot))
+	{
+		LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+		my_engine->state = PGTV_ENGINE_NO_EXTENSION;
+		my_engine->checked_at = GetCurrentTimestamp();
+		LWLockRelease(pgtv_shared->lock);
+		proc_exit(0);
+	}
+
+	/* fully qualified names everywhere: no search_path surprises */
+	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", "pg_tviews engine", PGC_USERSET, PGC_S_OVERRIDE);
+	pgstat_report_appname("pg_tviews engine");
+
+	ensure_slot(slot);
+	ctx = start_decoding(slot);
+	ereport(LOG,
+			(errmsg("pg_tviews engine started for database %u, streaming slot \"%s\" from %X/%X",
+					dboid, slot, LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush))));
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "pg_tviews engine loop",
+									ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		int			nrecords;
+		bool		worked;
+		XLogRecPtr	oldest;
+		XLogRecPtr	confirm;
+		int			pending;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		old = MemoryContextSwitchTo(loopcxt);
+		set_state(PGTV_ENGINE_STREAMING);
+		pgtv_collect_reset();
+		nrecords = decode_available(ctx);
+
+		set_state(PGTV_ENGINE_APPLYING);
+		worked = process_batch();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loopcxt);
+
+		if (!extension_present(slot))
+			proc_exit(0);
+
+		/*
+		 * Everything decoded is applied, except what is still queued:
+		 * confirm up to the oldest queued change, else up to where we read.
+		 */
+		pending = pgtv_queue_count(MyDatabaseId, &oldest);
+		confirm = ctx->reader->EndRecPtr;
+		if (pending > 0 && oldest < confirm)
+			confirm = oldest;
+		if (confirm > last_confirmed)
+		{
+			LogicalConfirmReceivedLocation(confirm);
+			last_confirmed = confirm;
+		}
+		LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+		my_engine->decoded_lsn = ctx->reader->EndRecPtr;
+		my_engine->applied_lsn = confirm;
+		my_engine->confirmed_lsn = last_confirmed;
+		my_engine->batches += worked ? 1 : 0;
+		my_engine->state = PGTV_ENGINE_IDLE;
+		my_engine->heartbeat = GetCurrentTimestamp();
+		LWLockRelease(pgtv_shared->lock);
+
+		/* more WAL or more due work: go on at once */
+		if ((nrecords > 0 && pgtv_collect_is_full()) ||
+			ctx->reader->EndRecPtr < GetFlushRecPtr(NULL))
+			continue;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pgtv_poll_interval_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
