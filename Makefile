@@ -15,7 +15,7 @@ DATA = pg_tviews--0.1.sql
 MODULE_big = pg_tviews
 OBJS = engine/pg_tviews.o engine/wire_reader.o engine/wire_json.o \
 	engine/lineage.o engine/shmem.o engine/launcher.o engine/worker.o \
-	engine/collect.o engine/apply.o engine/sqlfuncs.o
+	engine/collect.o engine/apply.o engine/sqlfuncs.o engine/ddl.o
 PGFILEDESC = "pg_tviews - TVIEWs maintained from the WAL"
 
 DECODER = pg_tviews_decoder

@@ -173,63 +173,68 @@ $$;
 -- TVIEW definitions
 -- ---------------------------------------------------------------------
 
--- Create a TVIEW: a table holding the result of query, one row per key,
--- kept up to date from the WAL by the engine.
-CREATE FUNCTION pg_tviews_create(tview_name text, query text, key name DEFAULT NULL)
-RETURNS regclass LANGUAGE plpgsql AS $$
+-- Common checks of a TVIEW name; returns {schema, name}.
+CREATE FUNCTION tviews.split_name(tview_name text) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    parts text[];
-    nsp text;
-    rel text;
-    keycol name := key;
-    def text := regexp_replace(query, ';\s*$', '');
-    vwname text;
-    vw regclass;
-    tv regclass;
-    keytype regtype;
+    parts text[] := parse_ident(tview_name);
+BEGIN
+    IF array_length(parts, 1) = 1 THEN
+        IF current_schema() IS NULL THEN
+            RAISE EXCEPTION 'no schema has been selected to create the TVIEW in'
+                USING ERRCODE = 'invalid_schema_name';
+        END IF;
+        RETURN ARRAY[current_schema(), parts[1]];
+    ELSIF array_length(parts, 1) = 2 THEN
+        RETURN parts;
+    END IF;
+    RAISE EXCEPTION 'invalid TVIEW name "%"', tview_name
+        USING ERRCODE = 'invalid_name', HINT = 'Use name or schema.name.';
+END
+$$;
+
+CREATE FUNCTION tviews.output_columns(query text) RETURNS name[]
+AS 'MODULE_PATHNAME', 'pg_tviews_output_columns' LANGUAGE C STRICT VOLATILE;
+
+-- The key column: the one given; else pk_<entity> for a TVIEW named
+-- tv_<entity>; else the only pk_* column the definition selects.
+CREATE FUNCTION tviews.default_key(rel text, key name, def text) RETURNS name
+LANGUAGE plpgsql AS $$
+DECLARE
+    cols name[];
+    pks name[];
+BEGIN
+    IF key IS NOT NULL THEN
+        RETURN key;
+    END IF;
+    cols := tviews.output_columns(def);
+    IF rel ~ '^tv_.' AND ('pk_' || substr(rel, 4))::name = ANY (cols) THEN
+        RETURN ('pk_' || substr(rel, 4))::name;
+    END IF;
+    SELECT array_agg(c) INTO pks FROM unnest(cols) c WHERE c LIKE 'pk\_%';
+    IF array_length(pks, 1) = 1 THEN
+        RETURN pks[1];
+    END IF;
+    RAISE EXCEPTION 'cannot derive the key column of TVIEW "%"', rel
+        USING ERRCODE = 'invalid_parameter_value',
+              DETAIL = CASE WHEN pks IS NULL THEN 'The definition selects no pk_* column.'
+                            ELSE format('The definition selects several pk_* columns: %s.', array_to_string(pks, ', ')) END,
+              HINT = 'Select pk_<entity> for a TVIEW named tv_<entity>, or pass the key: pg_tviews_create(name, query, key => ''id'').';
+END
+$$;
+
+-- Make sure the engine's slot exists before anything becomes tracked:
+-- changes committed before the slot's start would never be decoded.
+CREATE FUNCTION tviews.ensure_slot() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
     slot name := pg_tviews_slot_name();
-    r record;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'pg_tviews_create() must run at READ COMMITTED isolation'
+        RAISE EXCEPTION 'TVIEWs must be created at READ COMMITTED isolation'
             USING ERRCODE = 'active_sql_transaction',
                   DETAIL = 'The TVIEW is populated with a snapshot taken after its base tables are locked against writers; an older transaction snapshot could miss concurrent changes.';
     END IF;
-
-    parts := parse_ident(tview_name);
-    IF array_length(parts, 1) = 1 THEN
-        nsp := current_schema();
-        rel := parts[1];
-    ELSIF array_length(parts, 1) = 2 THEN
-        nsp := parts[1];
-        rel := parts[2];
-    ELSE
-        RAISE EXCEPTION 'invalid TVIEW name "%"', tview_name
-            USING ERRCODE = 'invalid_name', HINT = 'Use name or schema.name.';
-    END IF;
-    IF nsp IS NULL THEN
-        RAISE EXCEPTION 'no schema has been selected to create the TVIEW in'
-            USING ERRCODE = 'invalid_schema_name';
-    END IF;
-    IF keycol IS NULL THEN
-        IF rel !~ '^tv_.' THEN
-            RAISE EXCEPTION 'cannot derive the key column of TVIEW "%"', rel
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Name TVIEWs tv_<entity> (the key is then pk_<entity>) or pass the key: pg_tviews_create(name, query, key => ''id'').';
-        END IF;
-        keycol := 'pk_' || substr(rel, 4);
-    END IF;
-    IF to_regclass(format('%I.%I', nsp, rel)) IS NOT NULL THEN
-        RAISE EXCEPTION 'relation "%.%" already exists', nsp, rel
-            USING ERRCODE = 'duplicate_table',
-                  HINT = 'To make an existing table a TVIEW, use pg_tviews_convert_existing_table().';
-    END IF;
-
-    -- Analyse first: bad definitions fail before anything is created.
-    PERFORM count(*) FROM pg_tviews_analyze(def, keycol);
-
-    -- The engine's slot must exist before the TVIEW becomes tracked, or
-    -- changes committed in between would never be decoded.
     IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = slot) THEN
         BEGIN
             PERFORM pg_create_logical_replication_slot(slot, 'pg_tviews_decoder');
@@ -242,56 +247,56 @@ BEGIN
                           HINT = 'Create the first TVIEW of a database in a transaction that has not written yet, or wait until the pg_tviews engine has created its slot.';
         END;
     END IF;
+END
+$$;
 
-    -- Block writers to every base relation until commit: the population
-    -- snapshot (taken by the statements below) then sees every write that
-    -- committed before, and every later write is decoded with the TVIEW
-    -- already tracked.  No change falls in between.
+-- Block writers to every base relation of a definition until commit.
+-- Statements after this take snapshots that see every write committed
+-- before, and every later write is decoded with the TVIEW already
+-- tracked: no change falls in between.
+CREATE FUNCTION tviews.lock_sources(def text, keycol name) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
     FOR r IN SELECT DISTINCT a.source::oid AS relid
              FROM pg_tviews_analyze(def, keycol) a ORDER BY 1 LOOP
         EXECUTE format('LOCK TABLE %s IN SHARE MODE', r.relid::regclass);
     END LOOP;
+END
+$$;
 
-    vwname := CASE WHEN length(rel) <= 59 THEN rel || '_def'
-                   ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END;
-    EXECUTE format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
-    vw := format('%I.%I', nsp, vwname)::regclass;
+-- Register a table tv, whose content is computed by view vw, as a TVIEW:
+-- key constraints and indexes, catalog rows, replica identity, tracking.
+-- The table must already hold the view's current result.
+CREATE FUNCTION tviews.register(tv regclass, vw regclass, keycol name, def text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    keytype regtype;
+    rel text := (SELECT relname FROM pg_class WHERE oid = tv);
+BEGIN
     SELECT atttypid::regtype INTO keytype
-    FROM pg_attribute WHERE attrelid = vw AND attname = keycol;
+    FROM pg_attribute WHERE attrelid = tv AND attname = keycol AND NOT attisdropped;
 
-    EXECUTE format('CREATE TABLE %I.%I AS SELECT * FROM %s WITH NO DATA', nsp, rel, vw);
-    tv := format('%I.%I', nsp, rel)::regclass;
-    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tv, keycol);
-    EXECUTE format('CREATE UNIQUE INDEX %I ON %s (%I)',
-                   left(rel, 59) || '_key', tv, keycol);
     -- parent rules find affected keys through the TVIEW column they match
     FOR r IN SELECT DISTINCT a.tview_column FROM pg_tviews_analyze(def, keycol) a
-             WHERE a.rule = 'parent' AND a.tview_column <> keycol LOOP
+             WHERE a.rule = 'parent' AND a.tview_column <> keycol
+               AND NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute at
+                                 ON at.attrelid = i.indrelid AND at.attnum = i.indkey[0]
+                               WHERE i.indrelid = tv AND at.attname = a.tview_column) LOOP
         EXECUTE format('CREATE INDEX ON %s (%I)', tv, r.tview_column);
     END LOOP;
 
-    BEGIN
-        EXECUTE format('INSERT INTO %s SELECT * FROM %s', tv, vw);
-    EXCEPTION
-        WHEN unique_violation THEN
-            RAISE EXCEPTION 'key column "%" is not unique in the result of the TVIEW definition', keycol
-                USING ERRCODE = 'unique_violation', DETAIL = SQLERRM,
-                      HINT = 'Each key value must identify one row: select the root table''s primary key, or group by the key.';
-        WHEN not_null_violation THEN
-            RAISE EXCEPTION 'key column "%" is NULL in some rows of the TVIEW definition', keycol
-                USING ERRCODE = 'not_null_violation',
-                      HINT = 'Select the key from the root table, not from the nullable side of an outer join.';
-    END;
-
     INSERT INTO tviews.tview (tview, backing_view, key_column, key_type, definition,
-                                 last_refreshed, full_refreshes)
+                              last_refreshed, full_refreshes)
     VALUES (tv, vw, keycol, keytype, def, now(), 1);
     INSERT INTO tviews.source
     SELECT tv, a.source, a.rule, a.source_column, a.tview_column, a.columns_used,
            a.location, EXISTS (SELECT 1 FROM tviews.tview t WHERE t.tview = a.source)
     FROM pg_tviews_analyze(def, keycol) a;
 
-    -- Old values of lineage columns must reach the WAL.
+    -- old values of lineage columns must reach the WAL
     FOR r IN SELECT DISTINCT s.source, s.source_column
              FROM tviews.source s
              WHERE s.tview = tv AND s.rule <> 'full' AND NOT s.source_is_tview
@@ -309,11 +314,152 @@ BEGIN
 
     PERFORM tviews.sync_tracked();
     PERFORM tviews._wakeup();
+END
+$$;
+
+-- Add NOT NULL and the unique index on the key to a TVIEW table.
+CREATE FUNCTION tviews.constrain_key(tv regclass, keycol name) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tv, keycol);
+    IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
+                     ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = tv AND i.indisunique AND i.indnkeyatts = 1
+                     AND i.indpred IS NULL AND a.attname = keycol) THEN
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (%I)', tv, keycol);
+    END IF;
+EXCEPTION
+    WHEN unique_violation THEN
+        RAISE EXCEPTION 'key column "%" is not unique in the result of the TVIEW definition', keycol
+            USING ERRCODE = 'unique_violation', DETAIL = SQLERRM,
+                  HINT = 'Each key value must identify one row: select the root table''s primary key, or group by the key.';
+    WHEN not_null_violation THEN
+        RAISE EXCEPTION 'key column "%" is NULL in some rows of the TVIEW definition', keycol
+            USING ERRCODE = 'not_null_violation',
+                  HINT = 'Select the key from the root table, not from the nullable side of an outer join.';
+END
+$$;
+
+-- Create a TVIEW: a table holding the result of query, one row per key,
+-- kept up to date from the WAL by the engine.
+CREATE FUNCTION pg_tviews_create(tview_name text, query text, key name DEFAULT NULL)
+RETURNS regclass LANGUAGE plpgsql AS $$
+DECLARE
+    parts text[] := tviews.split_name(tview_name);
+    nsp text := parts[1];
+    rel text := parts[2];
+    def text := regexp_replace(query, ';\s*$', '');
+    keycol name := tviews.default_key(parts[2], key, def);
+    vwname text;
+    vw regclass;
+    tv regclass;
+BEGIN
+    IF to_regclass(format('%I.%I', nsp, rel)) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation "%.%" already exists', nsp, rel
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'To make an existing table a TVIEW, use pg_tviews_convert_existing_table().';
+    END IF;
+
+    -- analyse first: bad definitions fail before anything is created
+    PERFORM count(*) FROM pg_tviews_analyze(def, keycol);
+    PERFORM tviews.ensure_slot();
+    PERFORM tviews.lock_sources(def, keycol);
+
+    vwname := CASE WHEN length(rel) <= 59 THEN rel || '_def'
+                   ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END;
+    EXECUTE format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
+    vw := format('%I.%I', nsp, vwname)::regclass;
+    EXECUTE format('CREATE TABLE %I.%I AS SELECT * FROM %s', nsp, rel, vw);
+    tv := format('%I.%I', nsp, rel)::regclass;
+    PERFORM tviews.constrain_key(tv, keycol);
+    PERFORM tviews.register(tv, vw, keycol, def);
     RETURN tv;
 END
 $$;
 COMMENT ON FUNCTION pg_tviews_create(text, text, name) IS
 'creates a TVIEW: a table holding the result of query, maintained incrementally from the WAL';
+
+-- Make an existing table a TVIEW.  Its definition is query, or else the
+-- view <table>_def beside it (what pg_tviews_create made, and what stays
+-- behind after DROP EXTENSION or a restore without the extension).  The
+-- table's columns must be the definition's; its content is brought up to
+-- date before the engine takes over.
+CREATE FUNCTION pg_tviews_convert_existing_table(tview_name text, query text DEFAULT NULL,
+                                                 key name DEFAULT NULL)
+RETURNS regclass LANGUAGE plpgsql AS $$
+DECLARE
+    parts text[] := tviews.split_name(tview_name);
+    nsp text := parts[1];
+    rel text := parts[2];
+    keycol name;
+    tv regclass := to_regclass(format('%I.%I', nsp, rel));
+    vwname text;
+    vw regclass;
+    def text;
+    diff text;
+BEGIN
+    IF tv IS NULL OR (SELECT relkind FROM pg_class WHERE oid = tv) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'table "%.%" does not exist', nsp, rel
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    IF EXISTS (SELECT FROM tviews.tview WHERE tview = tv) THEN
+        RAISE EXCEPTION '% is already a TVIEW', tv USING ERRCODE = 'duplicate_object';
+    END IF;
+    vwname := CASE WHEN length(rel) <= 59 THEN rel || '_def'
+                   ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END;
+    vw := to_regclass(format('%I.%I', nsp, vwname));
+    IF query IS NOT NULL THEN
+        def := regexp_replace(query, ';\s*$', '');
+        IF vw IS NOT NULL THEN
+            RAISE EXCEPTION 'relation "%.%" already exists', nsp, vwname
+                USING ERRCODE = 'duplicate_table',
+                      HINT = 'Drop it, or omit the query to use its definition.';
+        END IF;
+    ELSIF vw IS NULL THEN
+        RAISE EXCEPTION 'no definition for TVIEW "%.%"', nsp, rel
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Pass the defining query, or create the view %I.%I holding it.', nsp, vwname);
+    ELSE
+        def := regexp_replace(pg_get_viewdef(vw), ';\s*$', '');
+    END IF;
+
+    keycol := tviews.default_key(rel, key, def);
+    PERFORM count(*) FROM pg_tviews_analyze(def, keycol);
+    PERFORM tviews.ensure_slot();
+    PERFORM tviews.lock_sources(def, keycol);
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tv);
+    IF vw IS NULL THEN
+        EXECUTE format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
+        vw := format('%I.%I', nsp, vwname)::regclass;
+    END IF;
+
+    -- same columns, same types, same order
+    SELECT string_agg(format('%s %s / %s %s',
+                             coalesce(quote_ident(t.attname), '-'), coalesce(format_type(t.atttypid, t.atttypmod), '-'),
+                             coalesce(quote_ident(v.attname), '-'), coalesce(format_type(v.atttypid, v.atttypmod), '-')), ', ')
+      INTO diff
+    FROM (SELECT row_number() OVER (ORDER BY attnum) AS n, attname, atttypid, atttypmod
+          FROM pg_attribute WHERE attrelid = tv AND attnum > 0 AND NOT attisdropped) t
+    FULL JOIN (SELECT row_number() OVER (ORDER BY attnum) AS n, attname, atttypid, atttypmod
+               FROM pg_attribute WHERE attrelid = vw AND attnum > 0 AND NOT attisdropped) v
+      USING (n)
+    WHERE t.attname IS DISTINCT FROM v.attname OR t.atttypid IS DISTINCT FROM v.atttypid;
+    IF diff IS NOT NULL THEN
+        RAISE EXCEPTION 'table % does not have the columns of its definition', tv
+            USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = 'Differences (table / definition): ' || diff || '.';
+    END IF;
+
+    -- bring the content up to date (writers are blocked), then register
+    EXECUTE format('DELETE FROM %s', tv);
+    EXECUTE format('INSERT INTO %s SELECT * FROM %s', tv, vw);
+    PERFORM tviews.constrain_key(tv, keycol);
+    PERFORM tviews.register(tv, vw, keycol, def);
+    RETURN tv;
+END
+$$;
+COMMENT ON FUNCTION pg_tviews_convert_existing_table(text, text, name) IS
+'makes an existing table a TVIEW (definition given, or the view <table>_def), bringing its content up to date';
 
 -- Drop a TVIEW, its backing view and its catalog entries.
 CREATE FUNCTION pg_tviews_drop(tview_name text) RETURNS void

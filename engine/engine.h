@@ -12,6 +12,7 @@
  *	 collect.c      decoded changes -> affected (TVIEW, key) work
  *	 apply.c        set-based refresh of queued keys
  *	 sqlfuncs.c     SQL-callable engine functions (wait, wakeup, ...)
+ *	 ddl.c          CREATE TABLE tv_x AS ... creates a TVIEW
  *	 lineage.c      lineage analysis of TVIEW definitions
  *	 wire_reader.c  parser of the decoder's binary format (pg_tviews/wire.h)
  *	 wire_json.c    pg_tviews_wire_to_json(): binary messages as JSON lines
@@ -205,6 +206,12 @@ extern void pgtv_collect_message(const char *data, int len);
 extern bool pgtv_collect_is_full(void);
 extern XLogRecPtr pgtv_collect_last_commit_end(void);
 extern int	pgtv_collect_flush(void);
+
+/* ----------
+ * ddl.c
+ * ----------
+ */
+extern void pgtv_install_ddl_hook(void);
 
 /* ----------
  * apply.c

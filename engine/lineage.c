@@ -695,3 +695,35 @@ pg_tviews_analyze(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
+
+PG_FUNCTION_INFO_V1(pg_tviews_output_columns);
+
+/*
+ * tviews.output_columns(query text) RETURNS name[]
+ *
+ * The select-list column names of a definition (after the same checks as
+ * pg_tviews_analyze), so that SQL can choose a default key.
+ */
+Datum
+pg_tviews_output_columns(PG_FUNCTION_ARGS)
+{
+	Query	   *q = analyse_definition(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	Datum	   *names = palloc(sizeof(Datum) * (list_length(q->targetList) + 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, q->targetList)
+	{
+		TargetEntry *tle = lfirst(lc);
+
+		if (!tle->resjunk && tle->resname)
+		{
+			Name		nm = palloc0(NAMEDATALEN);
+
+			namestrcpy(nm, tle->resname);
+			names[n++] = NameGetDatum(nm);
+		}
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, n, NAMEOID, NAMEDATALEN,
+										  false, TYPALIGN_CHAR));
+}

@@ -123,5 +123,6 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = shmem_startup;
 
+	pgtv_install_ddl_hook();
 	pgtv_register_launcher();
 }

@@ -132,7 +132,7 @@ FROM bn_json, jsonb_array_elements(line::jsonb->'columns') c
 WHERE line::jsonb->>'schema' <> 'public' ORDER BY 1;
 
 -- the binary stream's RELATION messages: sent before a relation's first
--- change and again after it changed
+-- change and again after it changed (DDL, a rename, a TRUNCATE)
 CREATE FUNCTION bn_string_at(data bytea, pos int) RETURNS text LANGUAGE sql AS $$
   SELECT convert_from(substring(data FROM pos + 4 FOR
            (get_byte(data, pos - 1) << 24 | get_byte(data, pos) << 16 |
@@ -229,7 +229,9 @@ SELECT * FROM pg_tviews_wire_to_json(ARRAY['\x015a'::bytea]);
 SELECT * FROM pg_tviews_wire_to_json(ARRAY[NULL::bytea]);
 SELECT * FROM pg_tviews_wire_to_json(ARRAY['\x015a'::bytea]);
 
--- garbage of every length up to 64 bytes after a valid header: errors only
+-- 0xff bytes of every length up to 64 after each message header: a clean
+-- error, or a well-formed message when the bytes happen to make one
+-- (E with 4 bytes, S with 5, A with 8, C and c with 28)
 SELECT count(*) AS tries,
        count(*) FILTER (WHERE r LIKE '22P03:%') AS clean_errors,
        count(*) FILTER (WHERE r LIKE 'ok:%') AS accepted

@@ -125,7 +125,7 @@ log "workload took $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s," 
 	"$((wal_bytes / 1048576)) MiB of WAL"
 
 # ---- untimed pass: output size (also warms caches) ----
-declare -A ROWS BYTES TIMES
+declare -A ROWS BYTES TIMES CPUS
 for p in "${PLUGINS[@]}"; do
 	IFS='|' read -r label slot bin opts <<<"$p"
 	log "output size: $label"
@@ -134,30 +134,39 @@ for p in "${PLUGINS[@]}"; do
 done
 
 # ---- timed passes, interleaved (the order rotates each round) ----
+TICKS=$(getconf CLK_TCK 2>/dev/null || echo 100)
 n=${#PLUGINS[@]}
 for ((r = 0; r < RUNS; r++)); do
 	for ((k = 0; k < n; k++)); do
 		IFS='|' read -r label slot bin opts <<<"${PLUGINS[$(((k + r) % n))]}"
-		IFS='|' read -r rows secs <<<"$(sql_value \
-			"SELECT nrows, round(seconds::numeric, 3) FROM bench_peek('$slot', $bin, '$opts')")"
-		log "run $((r + 1))/$RUNS: $label ${secs}s ($rows rows)"
+		IFS='|' read -r rows secs cpu <<<"$(sql_value \
+			"SELECT nrows, round(seconds::numeric, 3), round(cpu_seconds::numeric, 2)
+			   FROM bench_peek('$slot', $bin, '$opts', $TICKS)")"
+		log "run $((r + 1))/$RUNS: $label ${secs}s (cpu ${cpu:-n/a}s, $rows rows)"
+		[ "$rows" = "${ROWS[$label]}" ] ||
+			echo "warning: $label returned $rows rows, the untimed pass ${ROWS[$label]}" >&2
 		TIMES[$label]="${TIMES[$label]:-} $secs"
+		CPUS[$label]="${CPUS[$label]:-} ${cpu:-}"
 	done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g |
-	awk '{v[NR]=$1} END{if (NR%2) printf "%.3f", v[(NR+1)/2];
-	                    else printf "%.3f", (v[NR/2]+v[NR/2+1])/2}'; }
+median() {
+	tr ' ' '\n' <<<"$1" | grep . | sort -g |
+		awk '{v[NR]=$1} END{if (NR == 0) print "n/a";
+		                    else if (NR%2) printf "%.3f", v[(NR+1)/2];
+		                    else printf "%.3f", (v[NR/2]+v[NR/2+1])/2}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "n/a" && b > 0) printf "%.2f", a/b; else print "n/a" }'; }
 
 # ---- report ----
 W2J="wal2json (format-version 2)"
 FLOOR="floor (tviews, all filtered)"
-declare -A MED
+declare -A MED MEDCPU
 for p in "${PLUGINS[@]}"; do
 	IFS='|' read -r label _ <<<"$p"
 	MED[$label]=$(median "${TIMES[$label]}")
+	MEDCPU[$label]=$(median "${CPUS[$label]}")
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
 
 expected_rows=$((NCHANGES + 2 * ntxn))
 mkdir -p "$HERE/out"
@@ -166,18 +175,21 @@ report="$HERE/out/decode-$NCHANGES-$([ "$TXN_SIZE" = 0 ] && echo single || echo 
 	echo "decoding benchmark: $NCHANGES changes (70% insert, 20% update, 10% delete)" \
 		"in $txn_label, $ntxn commit(s), $((wal_bytes / 1048576)) MiB of WAL"
 	echo "$(nproc) cores; PostgreSQL $(sql_value 'SHOW server_version');" \
-		"work_mem $(sql_value 'SHOW work_mem'); median of $RUNS peek passes; runs:"
+		"work_mem $(sql_value 'SHOW work_mem'); $RUNS peek passes per plugin:"
 	for p in "${PLUGINS[@]}"; do
 		IFS='|' read -r label _ <<<"$p"
-		printf '  %-30s%s\n' "$label" "${TIMES[$label]}"
+		printf '  %-30s wall%s  cpu%s\n' "$label" "${TIMES[$label]}" "${CPUS[$label]}"
 	done
 	echo
-	printf '%-30s %10s %10s %10s %14s %10s\n' plugin median_s vs_wal2json rows output_bytes bytes/row
+	printf '%-30s %8s %7s %7s %10s %8s %12s %9s\n' plugin median_s vs_w2j cpu_s \
+		cpu_vs_w2j rows output_bytes bytes/row
 	for p in "${PLUGINS[@]}"; do
 		IFS='|' read -r label _ <<<"$p"
 		rows=${ROWS[$label]}
-		printf '%-30s %10s %10s %10s %14s %10s\n' "$label" "${MED[$label]}" \
-			"$(ratio "${MED[$label]}" "${MED[$W2J]}")" "$rows" "${BYTES[$label]}" \
+		printf '%-30s %8s %7s %7s %10s %8s %12s %9s\n' "$label" \
+			"${MED[$label]}" "$(ratio "${MED[$label]}" "${MED[$W2J]}")" \
+			"${MEDCPU[$label]}" "$(ratio "${MEDCPU[$label]}" "${MEDCPU[$W2J]}")" \
+			"$rows" "${BYTES[$label]}" \
 			"$(ratio "${BYTES[$label]}" "$((rows > 0 ? rows : 1))" | sed 's/\.[0-9]*$//')"
 	done
 	echo
@@ -192,6 +204,8 @@ report="$HERE/out/decode-$NCHANGES-$([ "$TXN_SIZE" = 0 ] && echo single || echo 
 	echo
 	echo "json/wal2json ratio: $(ratio "${MED[pg_tviews_decoder json]}" "${MED[$W2J]}") (target <= 0.8)"
 	echo "binary/wal2json ratio: $(ratio "${MED[pg_tviews_decoder binary]}" "${MED[$W2J]}") (target <= 0.4)"
+	echo "(cpu time: json/wal2json $(ratio "${MEDCPU[pg_tviews_decoder json]}" "${MEDCPU[$W2J]}")," \
+		"binary/wal2json $(ratio "${MEDCPU[pg_tviews_decoder binary]}" "${MEDCPU[$W2J]}"))"
 } | tee "$report"
 
 # Every plugin except the filtered floor emits BEGIN + change rows + COMMIT.

@@ -95,15 +95,36 @@ BEGIN
 END
 $$;
 
+-- CPU time (user + system, in clock ticks) this backend has used so far,
+-- from /proc/self/stat (Linux; NULL elsewhere).  On a shared machine it is
+-- steadier than the wall clock, which also counts time the CPU was taken.
+CREATE FUNCTION bench_cpu_ticks() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	f			text[];
+BEGIN
+	-- the fields after "pid (comm) ": state is the 1st, utime the 12th,
+	-- stime the 13th
+	f := string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ');
+	RETURN f[12]::bigint + f[13]::bigint;
+EXCEPTION WHEN OTHERS THEN
+	RETURN NULL;
+END
+$$;
+
 -- One timed decoding pass: every change from the slot's restart point to
 -- the end of the WAL, through the SQL interface, without consuming it.
 -- count(*) keeps the client out of the measurement.
 CREATE FUNCTION bench_peek(slot name, is_binary boolean, opts text[],
-						   OUT nrows bigint, OUT seconds float8)
+						   ticks_per_second integer DEFAULT 100,
+						   OUT nrows bigint, OUT seconds float8,
+						   OUT cpu_seconds float8)
 LANGUAGE plpgsql AS $$
 DECLARE
 	t0			timestamptz;
+	c0			bigint;
 BEGIN
+	c0 := bench_cpu_ticks();
 	t0 := clock_timestamp();
 	IF is_binary THEN
 		SELECT count(*) INTO nrows
@@ -113,6 +134,7 @@ BEGIN
 		  FROM pg_logical_slot_peek_changes(slot, NULL, NULL, VARIADIC opts);
 	END IF;
 	seconds := extract(epoch FROM clock_timestamp() - t0);
+	cpu_seconds := (bench_cpu_ticks() - c0)::float8 / ticks_per_second;
 END
 $$;
 

@@ -1,0 +1,219 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *	  The CREATE TABLE tv_x AS SELECT ... convention.
+ *
+ * In a database with pg_tviews, a top-level CREATE TABLE AS (as sent by a
+ * client, not run inside a function) of a permanent table
+ * whose name starts with "tv_" creates a TVIEW: the statement is handed to
+ * pg_tviews_create() with its query text, and reports "SELECT n" like the
+ * statement it replaces.  SELECT INTO, temporary and unlogged tables,
+ * other names, and databases without the extension are left alone.
+ *
+ * The query text is cut out of the statement with PostgreSQL's own
+ * scanner: it starts after the first AS keyword outside parentheses and
+ * ends before a trailing WITH [NO] DATA.
+ *
+ * Copyright (c) 2026, pg_tviews developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "engine.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+#include "parser/scanner.h"
+#include "parser/gram.h"
+#include "tcop/cmdtag.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*
+ * The text of the query of a CREATE TABLE ... AS statement, or NULL.
+ */
+static char *
+ctas_query_text(const char *stmt)
+{
+	core_yyscan_t scanner;
+	core_yy_extra_type extra;
+	core_YYSTYPE lval;
+	YYLTYPE		loc;
+	int			depth = 0;
+	int			start = -1;
+	int			end = strlen(stmt);
+	int			last_locs[3] = {-1, -1, -1};
+	const char *last_kw[3] = {NULL, NULL, NULL};
+	bool		after_as = false;
+	char	   *q;
+
+	scanner = scanner_init(stmt, &extra, &ScanKeywords, ScanKeywordTokens);
+	for (;;)
+	{
+		int			tok = core_yylex(&lval, &loc, scanner);
+		const char *kw;
+
+		if (tok == 0)
+			break;
+		/* keyword tokens follow the non-keyword ones in gram.h */
+		kw = tok >= ABORT_P ? lval.keyword : NULL;
+		if (after_as && start < 0)
+			start = loc;
+		if (tok == '(')
+			depth++;
+		else if (tok == ')')
+			depth--;
+		else if (depth == 0 && start < 0 && kw && strcmp(kw, "as") == 0)
+			after_as = true;
+		if (tok != ';')
+		{
+			last_locs[0] = last_locs[1];
+			last_locs[1] = last_locs[2];
+			last_locs[2] = loc;
+			last_kw[0] = last_kw[1];
+			last_kw[1] = last_kw[2];
+			last_kw[2] = kw;
+		}
+	}
+	scanner_finish(scanner);
+	if (start < 0)
+		return NULL;
+
+	/* WITH [NO] DATA at the end is part of CREATE TABLE AS, not the query */
+	if (last_kw[2] && strcmp(last_kw[2], "data") == 0)
+	{
+		if (last_kw[1] && strcmp(last_kw[1], "with") == 0)
+			end = last_locs[1];
+		else if (last_kw[1] && strcmp(last_kw[1], "no") == 0 &&
+				 last_kw[0] && strcmp(last_kw[0], "with") == 0)
+			end = last_locs[0];
+	}
+	if (end <= start)
+		return NULL;
+	q = pnstrdup(stmt + start, end - start);
+	return q;
+}
+
+static bool
+is_tview_ctas(CreateTableAsStmt *ctas)
+{
+	IntoClause *into = ctas->into;
+
+	return ctas->objtype == OBJECT_TABLE && !ctas->is_select_into &&
+		into->rel->relpersistence == RELPERSISTENCE_PERMANENT &&
+		strncmp(into->rel->relname, "tv_", 3) == 0 &&
+		OidIsValid(get_extension_oid("pg_tviews", true));
+}
+
+static void
+create_tview_from_ctas(CreateTableAsStmt *ctas, const char *stmt,
+					   QueryCompletion *qc)
+{
+	IntoClause *into = ctas->into;
+	char	   *query;
+	char	   *name;
+	char	   *sql;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	uint64		rows = 0;
+
+	if (into->colNames != NIL || into->options != NIL ||
+		into->tableSpaceName != NULL || into->accessMethod != NULL ||
+		into->onCommit != ONCOMMIT_NOOP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("CREATE TABLE %s AS with column names, options or a tablespace is not supported for TVIEWs",
+						into->rel->relname),
+				 errhint("Use plain CREATE TABLE tv_name AS SELECT ..., or pg_tviews_create().")));
+
+	query = ctas_query_text(stmt);
+	if (query == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("could not find the query of CREATE TABLE %s AS", into->rel->relname)));
+
+	name = into->rel->schemaname ?
+		quote_qualified_identifier(into->rel->schemaname, into->rel->relname) :
+		pstrdup(quote_identifier(into->rel->relname));
+	args[0] = CStringGetTextDatum(name);
+	args[1] = CStringGetTextDatum(query);
+
+	SPI_connect();
+	/* pg_tviews_create() lives in the extension's schema */
+	if (SPI_execute("SELECT quote_ident(n.nspname) FROM pg_extension e"
+					" JOIN pg_namespace n ON n.oid = e.extnamespace"
+					" WHERE e.extname = 'pg_tviews'", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "pg_tviews: cannot find the extension's schema");
+	sql = psprintf("SELECT %s.pg_tviews_create($1, $2)",
+				   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_tviews_create failed");
+	if (SPI_execute(psprintf("SELECT count(*) FROM %s", name), false, 0) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+
+		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	if (qc)
+		SetQueryCompletion(qc, CMDTAG_SELECT, rows);
+}
+
+static void
+pgtv_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					bool readOnlyTree, ProcessUtilityContext context,
+					ParamListInfo params, QueryEnvironment *queryEnv,
+					DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	/*
+	 * Top-level statements only: pg_tviews_create() itself runs CREATE
+	 * TABLE AS from PL/pgSQL.
+	 */
+	if (context == PROCESS_UTILITY_TOPLEVEL &&
+		IsA(parsetree, CreateTableAsStmt) &&
+		is_tview_ctas((CreateTableAsStmt *) parsetree))
+	{
+		CreateTableAsStmt *ctas = (CreateTableAsStmt *) parsetree;
+		RangeVar   *rv = ctas->into->rel;
+
+		if (!(ctas->if_not_exists && OidIsValid(RangeVarGetRelid(rv, NoLock, true))))
+		{
+			const char *stmt = queryString;
+
+			if (pstmt->stmt_location >= 0)
+			{
+				stmt = queryString + pstmt->stmt_location;
+				if (pstmt->stmt_len > 0)
+					stmt = pnstrdup(stmt, pstmt->stmt_len);
+			}
+			create_tview_from_ctas(ctas, stmt, qc);
+			return;
+		}
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+void
+pgtv_install_ddl_hook(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = pgtv_ProcessUtility;
+}
