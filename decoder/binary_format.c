@@ -23,6 +23,7 @@
 #include "access/htup_details.h"
 #include "libpq/pqformat.h"
 #include "replication/origin.h"
+#include "pg_tviews/json_render.h"
 #include "utils/builtins.h"
 
 static inline void
@@ -78,6 +79,19 @@ put_tuple(StringInfo buf, DecoderRelInfo *ri, TupleDesc desc,
 			pq_sendbyte(buf, PGTV_VAL_NULL);
 		else if (decoder_datum_is_unchanged_toast(att, values[i]))
 			pq_sendbyte(buf, PGTV_VAL_UNCHANGED_TOAST);
+		else if (att->kind == PGTV_JSON_BYTEA)
+		{
+			/* hex, whatever bytea_output says: as the json format does */
+			bytea	   *b = DatumGetByteaPP(values[i]);
+			uint32		len = VARSIZE_ANY_EXHDR(b);
+			char	   *hex = palloc(2 * len + 3);
+
+			hex[0] = '\\';
+			hex[1] = 'x';
+			hex_encode(VARDATA_ANY(b), len, hex + 2);
+			pq_sendbyte(buf, PGTV_VAL_TEXT);
+			put_string(buf, hex, 2 * len + 2);
+		}
 		else
 		{
 			char	   *s = OutputFunctionCall((FmgrInfo *) &att->outfunc,

@@ -169,7 +169,12 @@ parse_table_pattern(const char *option, const char *item, int nparts)
 		}
 		else if (*p == '*')
 			appendStringInfoChar(&part, WILDCARD_BYTE);
-		else if ((*p == '.' && n < nparts - 1) || *p == '\0')
+		else if (*p == '.' && n >= nparts - 1)
+		{
+			n = -1;				/* an unescaped dot too many */
+			break;
+		}
+		else if (*p == '.' || *p == '\0')
 		{
 			if (part.len == 0)
 				break;			/* empty part: reported below */
@@ -183,6 +188,7 @@ parse_table_pattern(const char *option, const char *item, int nparts)
 	}
 	if (n != nparts)
 	{
+		/* the detail below covers a missing part and a dot too many */
 		if (nparts == 2)
 			bad_value(option, item,
 					  "Each element must be a schema-qualified table name or pattern.",
@@ -374,7 +380,9 @@ decoder_parse_options(List *options, DecoderOptions *opts)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("pg_tviews_decoder option \"%s\" requires a value",
-							def->name)));
+							def->name),
+					 errhint("Only boolean options may be given without a value; see docs/decoder.md for the values of \"%s\".",
+							 def->name)));
 
 		switch (def->type)
 		{
@@ -396,17 +404,19 @@ decoder_parse_options(List *options, DecoderOptions *opts)
 				break;
 			case OPT_INT:
 				{
-					int32		v;
+					long		v;
 					char	   *end;
 
 					errno = 0;
 					v = strtol(value, &end, 10);
+					/* digits only: no sign, no blanks, no overflow */
 					if (errno != 0 || *end != '\0' || end == value ||
+						strspn(value, "0123456789") != strlen(value) ||
 						v != PGTV_WIRE_VERSION)
 						bad_value(def->name, value, NULL,
 								  psprintf("This build of pg_tviews_decoder writes binary version %d only.",
 										   PGTV_WIRE_VERSION));
-					*(int *) field = v;
+					*(int *) field = (int) v;
 					break;
 				}
 			case OPT_TABLES:
@@ -415,6 +425,10 @@ decoder_parse_options(List *options, DecoderOptions *opts)
 					List	   *pats = NIL;
 					ListCell   *lc2;
 
+					if (split_escaped_list(value, true) == NIL)
+						bad_value(def->name, value,
+								  "At least one pattern is required.",
+								  "Omit the option to select every table.");
 					foreach(lc2, split_escaped_list(value, true))
 						pats = lappend(pats,
 									   parse_table_pattern(def->name, lfirst(lc2),

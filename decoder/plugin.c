@@ -128,6 +128,20 @@ toplevel_xid(ReorderBufferTXN *txn)
 }
 
 /*
+ * The xid a change is reported with: its top-level transaction's, except
+ * inside a stream, where it is the (sub)transaction that made it, so that
+ * a consumer can drop exactly what a STREAM ABORT of a subtransaction
+ * names.
+ */
+static TransactionId
+change_xid(DecoderState *st, ReorderBufferTXN *txn, ReorderBufferChange *change)
+{
+	if (st->in_stream)
+		return (change && change->txn) ? change->txn->xid : txn->xid;
+	return toplevel_xid(txn);
+}
+
+/*
  * Keep the walsender's progress moving; called for every change, emitted
  * or not.
  */
@@ -273,7 +287,7 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	oldcxt = MemoryContextSwitchTo(st->change_cxt);
 	OutputPluginPrepareWrite(ctx, true);
-	st->format->change(ctx, st, toplevel_xid(txn), rel, ri, change);
+	st->format->change(ctx, st, change_xid(st, txn, change), rel, ri, change);
 	OutputPluginWrite(ctx, true);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(st->change_cxt);
@@ -309,7 +323,7 @@ decoder_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		for (int i = 0; i < n; i++)
 			ensure_relation_sent(ctx, st, ris[i]);
 		OutputPluginPrepareWrite(ctx, true);
-		st->format->truncate(ctx, st, toplevel_xid(txn), n, ris, change);
+		st->format->truncate(ctx, st, change_xid(st, txn, change), n, ris, change);
 		OutputPluginWrite(ctx, true);
 	}
 	MemoryContextSwitchTo(oldcxt);
@@ -337,7 +351,7 @@ decoder_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	if (transactional)
 	{
 		ensure_txn_started(ctx, st, txn);
-		xid = toplevel_xid(txn);
+		xid = change_xid(st, txn, NULL);
 	}
 	else if (txn != NULL)
 		xid = toplevel_xid(txn);

@@ -88,15 +88,32 @@ relinfo_invalidate_syscache(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * The decoding context is deleted without the shutdown callback when an
+ * ERROR ends decoding; the invalidation callbacks, which outlive it, must
+ * then not touch the freed hash table.
+ */
+static void
+relinfo_forget(void *arg)
+{
+	relinfo_hash = NULL;
+	relinfo_cxt = NULL;
+}
+
+/*
  * Create the cache for a new decoding session, under parent.
  */
 void
 decoder_relcache_init(MemoryContext parent)
 {
 	HASHCTL		ctl;
+	MemoryContextCallback *cb;
 
 	relinfo_cxt = AllocSetContextCreate(parent, "pg_tviews_decoder relcache",
 										ALLOCSET_DEFAULT_SIZES);
+	cb = MemoryContextAlloc(relinfo_cxt, sizeof(MemoryContextCallback));
+	cb->func = relinfo_forget;
+	cb->arg = NULL;
+	MemoryContextRegisterResetCallback(relinfo_cxt, cb);
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(DecoderRelInfo);
 	ctl.hcxt = relinfo_cxt;
@@ -118,10 +135,9 @@ decoder_relcache_init(MemoryContext parent)
 void
 decoder_relcache_destroy(void)
 {
-	relinfo_hash = NULL;
 	if (relinfo_cxt != NULL)
-		MemoryContextDelete(relinfo_cxt);
-	relinfo_cxt = NULL;
+		MemoryContextDelete(relinfo_cxt);	/* relinfo_forget() runs */
+	Assert(relinfo_hash == NULL && relinfo_cxt == NULL);
 }
 
 /*

@@ -551,6 +551,39 @@ refresh_full(ApplyTview *t, XLogRecPtr lsn)
 }
 
 /*
+ * Drop queued work of TVIEWs that no longer exist (dropped meanwhile):
+ * nobody would ever apply it, and it would hold the slot back forever.
+ */
+static void
+purge_orphans(List *tvs)
+{
+	HASH_SEQ_STATUS st;
+	PgtvQueueEntry *e;
+
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&st, pgtv_queue);
+	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		ListCell   *lc;
+		bool		known = false;
+
+		if (e->k.dboid != MyDatabaseId)
+			continue;
+		foreach(lc, tvs)
+		{
+			if (((ApplyTview *) lfirst(lc))->tview == e->k.tview)
+			{
+				known = true;
+				break;
+			}
+		}
+		if (!known)
+			hash_search(pgtv_queue, &e->k, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(pgtv_shared->lock);
+}
+
+/*
  * Work the queue of this database once.  Returns the number of keys (or
  * whole refreshes) processed.
  */
@@ -564,7 +597,9 @@ pgtv_apply_queue(void)
 	if (pgtv_queue_count(MyDatabaseId, NULL) == 0)
 		return 0;
 
-	order = order_tviews(load_tviews());
+	order = load_tviews();
+	purge_orphans(order);
+	order = order_tviews(order);
 	foreach(lc, order)
 	{
 		ApplyTview *t = lfirst(lc);

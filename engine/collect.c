@@ -127,6 +127,13 @@ pgtv_collect_last_commit_end(void)
 	return last_commit_end;
 }
 
+/* Row changes decoded in this batch. */
+long
+pgtv_collect_nchanges(void)
+{
+	return nchanges;
+}
+
 static CollRel *
 rel_entry(Oid relid)
 {

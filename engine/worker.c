@@ -93,26 +93,39 @@ worker_exit(int code, Datum arg)
 		SetLatch(pgtv_shared->launcher_latch);
 }
 
-/*
- * Is the extension installed here?  If not, drop our slot (an orphaned
- * slot would hold back WAL forever) and report it.
- */
+/* Is the extension installed in this database? */
 static bool
-extension_present(const char *slot)
+extension_present(void)
 {
 	bool		present;
 
 	StartTransactionCommand();
 	present = OidIsValid(get_extension_oid("pg_tviews", true));
 	CommitTransactionCommand();
-	if (!present && SearchNamedReplicationSlot(slot, true) != NULL)
+	return present;
+}
+
+/*
+ * The extension is not (or no longer) installed: drop our slot, which
+ * would otherwise hold back WAL forever, report it, and exit.
+ */
+static void pg_attribute_noreturn()
+leave_without_extension(const char *slot)
+{
+	if (MyReplicationSlot != NULL)
+		ReplicationSlotRelease();
+	if (SearchNamedReplicationSlot(slot, true) != NULL)
 	{
 		ReplicationSlotDrop(slot, true);
 		ereport(LOG,
 				(errmsg("pg_tviews: dropped replication slot \"%s\" of database %u: the extension is gone",
 						slot, MyDatabaseId)));
 	}
-	return present;
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	my_engine->state = PGTV_ENGINE_NO_EXTENSION;
+	my_engine->checked_at = GetCurrentTimestamp();
+	LWLockRelease(pgtv_shared->lock);
+	proc_exit(0);
 }
 
 /*
@@ -242,6 +255,7 @@ pg_tviews_worker_main(Datum arg)
 	LogicalDecodingContext *ctx;
 	MemoryContext loopcxt;
 	XLogRecPtr	last_confirmed = InvalidXLogRecPtr;
+	TimestampTz last_ext_check = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -263,14 +277,8 @@ pg_tviews_worker_main(Datum arg)
 	before_shmem_exit(worker_exit, (Datum) 0);
 
 	slot = pgtv_slot_name(dboid);
-	if (!extension_present(slot))
-	{
-		LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
-		my_engine->state = PGTV_ENGINE_NO_EXTENSION;
-		my_engine->checked_at = GetCurrentTimestamp();
-		LWLockRelease(pgtv_shared->lock);
-		proc_exit(0);
-	}
+	if (!extension_present())
+		leave_without_extension(slot);
 
 	/* fully qualified names everywhere: no search_path surprises */
 	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
@@ -311,8 +319,16 @@ pg_tviews_worker_main(Datum arg)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loopcxt);
 
-		if (!extension_present(slot))
-			proc_exit(0);
+		/* DROP EXTENSION: leave, and take the slot with us (once a second) */
+		if (TimestampDifferenceExceeds(last_ext_check, GetCurrentTimestamp(), 1000))
+		{
+			if (!extension_present())
+			{
+				FreeDecodingContext(ctx);
+				leave_without_extension(slot);
+			}
+			last_ext_check = GetCurrentTimestamp();
+		}
 
 		/*
 		 * Everything decoded is applied, except what is still queued:
@@ -332,6 +348,7 @@ pg_tviews_worker_main(Datum arg)
 		my_engine->applied_lsn = confirm;
 		my_engine->confirmed_lsn = last_confirmed;
 		my_engine->batches += worked ? 1 : 0;
+		my_engine->changes += pgtv_collect_nchanges();
 		my_engine->state = PGTV_ENGINE_IDLE;
 		my_engine->heartbeat = GetCurrentTimestamp();
 		LWLockRelease(pgtv_shared->lock);

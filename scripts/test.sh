@@ -26,7 +26,7 @@ work=$(mktemp -d /tmp/pg_tviews-test.XXXXXX)
 chmod 755 "$work"
 if git -C "$PGTV_REPO" rev-parse --git-dir >/dev/null 2>&1; then
 	(cd "$PGTV_REPO" && git ls-files -z -co --exclude-standard |
-		tar --null -T - -cf -) | tar -xf - -C "$work"
+		tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$work"
 else
 	cp -a "$PGTV_REPO/." "$work/"
 fi

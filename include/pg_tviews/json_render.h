@@ -170,8 +170,18 @@ pgtv_json_text_value(StringInfo buf, PgtvJsonKind kind, const char *s)
 		case PGTV_JSON_INT4:
 		case PGTV_JSON_INT8:
 		case PGTV_JSON_OID:
-		case PGTV_JSON_JSON:
 			appendStringInfoString(buf, s);
+			break;
+		case PGTV_JSON_JSON:
+
+			/*
+			 * json keeps its input's whitespace.  Line breaks and tabs can
+			 * only stand between tokens in valid JSON (inside strings they
+			 * are escaped), so they become spaces: one message, one line.
+			 */
+			for (const char *p = s; *p; p++)
+				appendStringInfoCharMacro(buf,
+										  (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p);
 			break;
 		case PGTV_JSON_NUMBER:
 			/* JSON has no NaN or Infinity: those become strings */

@@ -1,9 +1,7 @@
 --
--- Decoder bugs found while writing the decoder_* tests.  NOT in
--- test/schedule: expected/decoder_known_bugs.out shows what the decoder
--- SHOULD do, so this file fails until they are fixed.  Once they are, move
--- each part into the test it belongs to (or add this file to the schedule).
--- The last part may crash the server: run the file alone.
+-- Regression tests for decoder bugs found while writing the decoder_*
+-- tests (each was fixed; the file keeps them fixed).  The last part
+-- crashed the server before the fix (a use-after-free).
 --
 
 -- 1. A json column whose text holds a newline (json keeps its input's
