@@ -114,6 +114,26 @@ REVOKE ALL ON FUNCTION tviews._enqueue(regclass, text) FROM PUBLIC;
 CREATE FUNCTION pg_tviews_wait(timeout interval DEFAULT '30 seconds')
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'pg_tviews_wait' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION pg_tviews_engines(
+    OUT datid oid, OUT state text, OUT pid integer, OUT started_at timestamptz,
+    OUT heartbeat timestamptz, OUT restarts integer, OUT decoded_lsn pg_lsn,
+    OUT applied_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT batches bigint,
+    OUT changes bigint, OUT keys_refreshed bigint, OUT queued integer,
+    OUT last_error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_tviews_engines' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION pg_tviews_engines() IS
+'live state of the refresh engine of every database, from shared memory';
+
+CREATE FUNCTION pg_tviews_queue_entries(
+    OUT tview regclass, OUT key text, OUT full_refresh boolean,
+    OUT source_lsn pg_lsn, OUT enqueued_at timestamptz, OUT attempts integer,
+    OUT error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_tviews_queue_entries' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION pg_tviews_queue_entries() IS
+'the refresh queue of this database (pending and retrying keys), from shared memory';
+
 COMMENT ON FUNCTION pg_tviews_wait(interval) IS
 'read-your-writes: true once every change committed before the call is applied to the TVIEWs, false on timeout';
 
@@ -656,13 +676,17 @@ BEGIN
                WHERE classid = 'pg_class'::regclass AND objsubid = 0 LOOP
         -- the TVIEW table itself: forget it, drop its definition
         FOR t IN DELETE FROM tviews.tview WHERE tview::oid = obj.objid RETURNING * LOOP
-            EXECUTE format('DROP VIEW IF EXISTS %s', t.backing_view::oid::regclass);
+            IF EXISTS (SELECT FROM pg_class WHERE oid = t.backing_view::oid) THEN
+                EXECUTE format('DROP VIEW %s', t.backing_view);
+            END IF;
         END LOOP;
         -- its definition (DROP ... CASCADE of a base table): the TVIEW
         -- cannot be maintained any more and goes too
         FOR t IN DELETE FROM tviews.tview WHERE backing_view::oid = obj.objid RETURNING * LOOP
-            RAISE NOTICE 'dropping TVIEW % because its definition was dropped', t.tview::oid::regclass;
-            EXECUTE format('DROP TABLE IF EXISTS %s', t.tview::oid::regclass);
+            IF EXISTS (SELECT FROM pg_class WHERE oid = t.tview::oid) THEN
+                RAISE NOTICE 'dropping TVIEW % because its definition was dropped', t.tview;
+                EXECUTE format('DROP TABLE %s', t.tview);
+            END IF;
         END LOOP;
     END LOOP;
     IF EXISTS (SELECT FROM tviews.tracked k

@@ -29,6 +29,8 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
+#include "storage/procarray.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -77,6 +79,11 @@ static HTAB *descs = NULL;
 static HTAB *rels = NULL;
 static HTAB *values = NULL;
 static XLogRecPtr cur_commit_lsn = InvalidXLogRecPtr;
+static TransactionId cur_xid = InvalidTransactionId;
+static bool cur_relevant = false;	/* current txn changed a tracked table */
+static TransactionId *committed_xids = NULL;	/* relevant committed xids */
+static int	ncommitted = 0;
+static int	maxcommitted = 0;
 static XLogRecPtr last_commit_end = InvalidXLogRecPtr;
 static long nchanges = 0;
 
@@ -109,6 +116,8 @@ pgtv_collect_reset(void)
 	values = hash_create("pg_tviews changed values", 1024, &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	nchanges = 0;
+	committed_xids = NULL;		/* was in batch_cxt */
+	ncommitted = maxcommitted = 0;
 }
 
 /*
@@ -243,9 +252,22 @@ pgtv_collect_message(const char *data, int len)
 			break;
 		case PGTV_MSG_BEGIN:
 			cur_commit_lsn = m.lsn;
+			cur_xid = m.xid;
+			cur_relevant = false;
 			break;
 		case PGTV_MSG_COMMIT:
 			last_commit_end = m.end_lsn;
+			if (cur_relevant)
+			{
+				if (ncommitted == maxcommitted)
+				{
+					maxcommitted = Max(64, maxcommitted * 2);
+					committed_xids = committed_xids ?
+						repalloc(committed_xids, sizeof(TransactionId) * maxcommitted) :
+						palloc(sizeof(TransactionId) * maxcommitted);
+				}
+				committed_xids[ncommitted++] = cur_xid;
+			}
 			break;
 		case PGTV_MSG_INSERT:
 		case PGTV_MSG_UPDATE:
@@ -256,6 +278,7 @@ pgtv_collect_message(const char *data, int len)
 					 m.relid);
 			r = rel_entry(m.relid);
 			nchanges++;
+			cur_relevant = true;
 			if (m.type != PGTV_MSG_DELETE)
 				add_tuple(r, d, &m.new_tuple);
 			if (m.has_old)
@@ -268,11 +291,35 @@ pgtv_collect_message(const char *data, int len)
 		case PGTV_MSG_TRUNCATE:
 			for (int i = 0; i < m.nrelids; i++)
 				rel_entry(m.relids[i])->bulk = true;
+			cur_relevant = true;
 			break;
 		default:
 			break;				/* messages, streams: not requested */
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Wait until every decoded transaction is visible to new snapshots.
+ *
+ * A commit record reaches the WAL (and so the decoder) before the
+ * committing backend leaves the proc array; a refresh whose snapshot was
+ * taken in between would recompute rows without the very changes that
+ * queued them, and the keys would leave the queue stale.  The
+ * transaction's lock on its own xid is released only after it has become
+ * visible, so waiting for that lock closes the window.  (Almost always
+ * the transactions are long gone and this costs a lookup each.)
+ */
+void
+pgtv_collect_wait_visible(void)
+{
+	for (int i = 0; i < ncommitted; i++)
+	{
+		TransactionId xid = committed_xids[i];
+
+		if (TransactionIdIsInProgress(xid))
+			XactLockTableWait(xid, NULL, NULL, XLTW_None);
+	}
 }
 
 /* ---------- applying lineage rules (in a transaction, with SPI) ---------- */

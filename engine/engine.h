@@ -206,6 +206,7 @@ extern void pgtv_collect_message(const char *data, int len);
 extern bool pgtv_collect_is_full(void);
 extern XLogRecPtr pgtv_collect_last_commit_end(void);
 extern long pgtv_collect_nchanges(void);
+extern void pgtv_collect_wait_visible(void);
 extern int	pgtv_collect_flush(void);
 
 /* ----------

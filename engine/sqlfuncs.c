@@ -24,7 +24,9 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/pg_lsn.h"
 #include "utils/inval.h"
 #include "utils/timestamp.h"
 
@@ -151,4 +153,137 @@ pg_tviews_wait(PG_FUNCTION_ARGS)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+PG_FUNCTION_INFO_V1(pg_tviews_engines);
+PG_FUNCTION_INFO_V1(pg_tviews_queue_entries);
+
+static const char *
+engine_state_name(PgtvEngineState s)
+{
+	switch (s)
+	{
+		case PGTV_ENGINE_FREE:
+			return "free";
+		case PGTV_ENGINE_STARTING:
+			return "starting";
+		case PGTV_ENGINE_STREAMING:
+			return "streaming";
+		case PGTV_ENGINE_APPLYING:
+			return "applying";
+		case PGTV_ENGINE_IDLE:
+			return "idle";
+		case PGTV_ENGINE_NO_EXTENSION:
+			return "no extension";
+		case PGTV_ENGINE_STOPPED:
+			return "stopped";
+	}
+	return "unknown";
+}
+
+static Datum
+lsn_or_null(XLogRecPtr lsn, bool *isnull)
+{
+	*isnull = (lsn == InvalidXLogRecPtr);
+	return LSNGetDatum(lsn);
+}
+
+static Datum
+ts_or_null(TimestampTz ts, bool *isnull)
+{
+	*isnull = (ts == 0);
+	return TimestampTzGetDatum(ts);
+}
+
+/*
+ * pg_tviews_engines(): one row per database engine, from shared memory.
+ */
+Datum
+pg_tviews_engines(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PgtvEngine *copy;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	n = pgtv_shared->nengines;
+	copy = palloc(sizeof(PgtvEngine) * n);
+	LWLockAcquire(pgtv_shared->lock, LW_SHARED);
+	memcpy(copy, pgtv_shared->engines, sizeof(PgtvEngine) * n);
+	LWLockRelease(pgtv_shared->lock);
+
+	for (int i = 0; i < n; i++)
+	{
+		PgtvEngine *e = &copy[i];
+		Datum		v[14];
+		bool		nulls[14] = {0};
+
+		if (e->state == PGTV_ENGINE_FREE)
+			continue;
+		v[0] = ObjectIdGetDatum(e->dboid);
+		v[1] = CStringGetTextDatum(engine_state_name(e->state));
+		v[2] = Int32GetDatum(e->pid);
+		nulls[2] = (e->pid == 0);
+		v[3] = ts_or_null(e->started_at, &nulls[3]);
+		v[4] = ts_or_null(e->heartbeat, &nulls[4]);
+		v[5] = Int32GetDatum(e->restarts);
+		v[6] = lsn_or_null(e->decoded_lsn, &nulls[6]);
+		v[7] = lsn_or_null(e->applied_lsn, &nulls[7]);
+		v[8] = lsn_or_null(e->confirmed_lsn, &nulls[8]);
+		v[9] = Int64GetDatum((int64) e->batches);
+		v[10] = Int64GetDatum((int64) e->changes);
+		v[11] = Int64GetDatum((int64) e->keys_refreshed);
+		v[12] = Int32GetDatum(pgtv_queue_count(e->dboid, NULL));
+		v[13] = CStringGetTextDatum(e->last_error);
+		nulls[13] = (e->last_error[0] == '\0');
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * pg_tviews_queue_entries(): the refresh queue of this database.
+ */
+Datum
+pg_tviews_queue_entries(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS st;
+	PgtvQueueEntry *e;
+	List	   *copies = NIL;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	LWLockAcquire(pgtv_shared->lock, LW_SHARED);
+	hash_seq_init(&st, pgtv_queue);
+	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		if (e->k.dboid == MyDatabaseId)
+		{
+			PgtvQueueEntry *c = palloc(sizeof(PgtvQueueEntry));
+
+			memcpy(c, e, sizeof(PgtvQueueEntry));
+			copies = lappend(copies, c);
+		}
+	}
+	LWLockRelease(pgtv_shared->lock);
+
+	foreach(lc, copies)
+	{
+		PgtvQueueEntry *c = lfirst(lc);
+		Datum		v[7];
+		bool		nulls[7] = {0};
+
+		v[0] = ObjectIdGetDatum(c->k.tview);
+		v[1] = CStringGetTextDatum(c->k.key);
+		nulls[1] = c->k.full;
+		v[2] = BoolGetDatum(c->k.full);
+		v[3] = lsn_or_null(c->source_lsn, &nulls[3]);
+		v[4] = ts_or_null(c->enqueued_at, &nulls[4]);
+		v[5] = Int32GetDatum(c->attempts);
+		v[6] = CStringGetTextDatum(c->error);
+		nulls[6] = (c->error[0] == '\0');
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+	return (Datum) 0;
 }

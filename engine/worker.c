@@ -235,6 +235,8 @@ process_batch(void)
 	int			nqueued;
 
 	StartTransactionCommand();
+	/* before any snapshot is taken: see the decoded commits */
+	pgtv_collect_wait_visible();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "pg_tviews: refreshing TVIEWs");
@@ -247,10 +249,47 @@ process_batch(void)
 	return nqueued > 0;
 }
 
+/*
+ * Remember an error that is about to end the worker, so that the engine's
+ * status says why it restarted.
+ */
+static void
+record_error_and_rethrow(void)
+{
+	ErrorData  *edata;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	edata = CopyErrorData();
+	MemoryContextSwitchTo(old);
+	if (my_engine != NULL)
+	{
+		LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+		strlcpy(my_engine->last_error, edata->message ? edata->message : "",
+				PGTV_ERROR_LEN);
+		LWLockRelease(pgtv_shared->lock);
+	}
+	PG_RE_THROW();
+}
+
+static void worker_loop(Oid dboid);
+
 void
 pg_tviews_worker_main(Datum arg)
 {
-	Oid			dboid = DatumGetObjectId(arg);
+	PG_TRY();
+	{
+		worker_loop(DatumGetObjectId(arg));
+	}
+	PG_CATCH();
+	{
+		record_error_and_rethrow();
+	}
+	PG_END_TRY();
+}
+
+static void
+worker_loop(Oid dboid)
+{
 	char	   *slot;
 	LogicalDecodingContext *ctx;
 	MemoryContext loopcxt;
