@@ -243,6 +243,19 @@ BEGIN
 END
 $$;
 
+-- TVIEWs are populated with a snapshot taken after their base tables are
+-- locked; a transaction snapshot taken earlier could miss writes.
+CREATE FUNCTION tviews.check_isolation() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'TVIEWs must be created at READ COMMITTED isolation'
+            USING ERRCODE = 'active_sql_transaction',
+                  DETAIL = 'The TVIEW is populated with a snapshot taken after its base tables are locked against writers; an older transaction snapshot could miss concurrent changes.';
+    END IF;
+END
+$$;
+
 -- Make sure the engine's slot exists before anything becomes tracked:
 -- changes committed before the slot's start would never be decoded.
 CREATE FUNCTION tviews.ensure_slot() RETURNS void
@@ -250,11 +263,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     slot name := pg_tviews_slot_name();
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'TVIEWs must be created at READ COMMITTED isolation'
-            USING ERRCODE = 'active_sql_transaction',
-                  DETAIL = 'The TVIEW is populated with a snapshot taken after its base tables are locked against writers; an older transaction snapshot could miss concurrent changes.';
-    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = slot) THEN
         BEGIN
             PERFORM pg_create_logical_replication_slot(slot, 'pg_tviews_decoder');
@@ -374,6 +382,7 @@ DECLARE
     vw regclass;
     tv regclass;
 BEGIN
+    PERFORM tviews.check_isolation();
     IF to_regclass(format('%I.%I', nsp, rel)) IS NOT NULL THEN
         RAISE EXCEPTION 'relation "%.%" already exists', nsp, rel
             USING ERRCODE = 'duplicate_table',
@@ -418,6 +427,7 @@ DECLARE
     def text;
     diff text;
 BEGIN
+    PERFORM tviews.check_isolation();
     IF tv IS NULL OR (SELECT relkind FROM pg_class WHERE oid = tv) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'table "%.%" does not exist', nsp, rel
             USING ERRCODE = 'undefined_table';
@@ -444,6 +454,17 @@ BEGIN
     END IF;
 
     keycol := tviews.default_key(rel, key, def);
+    -- a definition reading the table itself, or a TVIEW built on it, would
+    -- make the TVIEW depend on itself
+    IF EXISTS (
+        WITH RECURSIVE dependents(t) AS (
+            SELECT tv::regclass
+            UNION
+            SELECT s.tview FROM tviews.source s JOIN dependents d ON s.source = d.t)
+        SELECT FROM pg_tviews_analyze(def, keycol) a JOIN dependents d ON a.source = d.t) THEN
+        RAISE EXCEPTION 'the definition of TVIEW % reads % itself or a TVIEW built on it', tv, tv
+            USING ERRCODE = 'invalid_recursion';
+    END IF;
     PERFORM count(*) FROM pg_tviews_analyze(def, keycol);
     PERFORM tviews.ensure_slot();
     PERFORM tviews.lock_sources(def, keycol);

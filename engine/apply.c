@@ -36,6 +36,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/procarray.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -217,6 +218,10 @@ take_due(Oid tview, bool *full, XLogRecPtr *full_lsn)
 		if (e->k.dboid != MyDatabaseId || e->k.tview != tview ||
 			e->next_attempt > now)
 			continue;
+		/* queued by a transaction whose writes we must see: not yet */
+		if (TransactionIdIsValid(e->wait_xid) &&
+			TransactionIdIsInProgress(e->wait_xid))
+			continue;
 		if (e->k.full)
 		{
 			*full = true;
@@ -350,7 +355,8 @@ read_dep_values(ApplyTview *t, ApplyDep *d, Datum keys)
 	sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s = ANY ($1::%s[])",
 				   quote_identifier(d->source_column), t->name,
 				   quote_identifier(t->key_column), t->key_type);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+	/* not read-only: a fresh snapshot sees the rows just refreshed */
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_tviews: could not read %s", t->name);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -381,13 +387,8 @@ cascade_values(ApplyDep *d, List *vals, XLogRecPtr lsn)
 		foreach(lc, vals)
 			elems[n++] = CStringGetTextDatum(lfirst(lc));
 		args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-		sql = psprintf("SELECT %s::text FROM %s WHERE %s = ANY ($1::%s[])",
-					   quote_identifier(d->dep_key),
-					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(d->dep)),
-												  get_rel_name(d->dep)),
-					   quote_identifier(d->tview_column),
-					   format_type_be(get_atttype(d->dep, get_attnum(d->dep, d->tview_column))));
-		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		sql = pgtv_parent_lookup_sql(d->dep, d->dep_key, d->tview_column);
+		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "pg_tviews: cascade lookup failed");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{

@@ -334,8 +334,38 @@ queue_key(Oid tview, const char *key, XLogRecPtr lsn)
 }
 
 /*
- * Parent rule: the keys of the TVIEW rows whose column holds one of the
- * values.
+ * The query that turns values of a TVIEW column into keys, for a parent
+ * rule: the rows that hold one of the values now ($1, text[]), and the
+ * rows the definition gives for them now -- the latter finds rows that
+ * appear only now (their parent row was missing until this change), the
+ * former rows that go away.  Both compare in the column's own type, so
+ * that indexes are used.
+ */
+char *
+pgtv_parent_lookup_sql(Oid tview, const char *keycol, const char *tvcol)
+{
+	char	   *coltype = format_type_be(get_atttype(tview, get_attnum(tview, tvcol)));
+	char	   *tvname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(tview)),
+													get_rel_name(tview));
+	char	   *view = NULL;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(tview)};
+
+	if (SPI_execute_with_args("SELECT backing_view::text FROM tviews.tview WHERE tview = $1",
+							  1, argtypes, args, NULL, false, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		view = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (view == NULL)
+		elog(ERROR, "pg_tviews: TVIEW %u has no definition", tview);
+
+	return psprintf("SELECT t.%1$s::text FROM %2$s t WHERE t.%3$s = ANY ($1::%4$s[])"
+					" UNION SELECT v.%1$s::text FROM %5$s v WHERE v.%3$s = ANY ($1::%4$s[])",
+					quote_identifier(keycol), tvname, quote_identifier(tvcol),
+					coltype, view);
+}
+
+/*
+ * Parent rule: queue the keys of the TVIEW rows the values affect.
  */
 static int
 queue_parent_keys(Oid tview, const char *keycol, const char *tvcol,
@@ -353,14 +383,8 @@ queue_parent_keys(Oid tview, const char *keycol, const char *tvcol,
 		elems[n++] = CStringGetTextDatum(lfirst(lc));
 	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
 											  TYPALIGN_INT));
-	/* compare in the column's own type, so that its index is used */
-	sql = psprintf("SELECT t.%s::text FROM %s t WHERE t.%s = ANY ($1::%s[])",
-				   quote_identifier(keycol),
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(tview)),
-											  get_rel_name(tview)),
-				   quote_identifier(tvcol),
-				   format_type_be(get_atttype(tview, get_attnum(tview, tvcol))));
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+	sql = pgtv_parent_lookup_sql(tview, keycol, tvcol);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_tviews: parent lookup failed: %s", sql);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -133,6 +133,13 @@ create_tview_from_ctas(CreateTableAsStmt *ctas, const char *stmt,
 						into->rel->relname),
 				 errhint("Use plain CREATE TABLE tv_name AS SELECT ..., or pg_tviews_create().")));
 
+	if (into->skipData)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a TVIEW cannot be created WITH NO DATA"),
+				 errdetail("A TVIEW always holds the current result of its definition."),
+				 errhint("Remove WITH NO DATA, or name the table otherwise than tv_* to create a plain table.")));
+
 	query = ctas_query_text(stmt);
 	if (query == NULL)
 		ereport(ERROR,

@@ -175,6 +175,7 @@ typedef struct PgtvQueueEntry
 	TimestampTz enqueued_at;
 	TimestampTz next_attempt;	/* not before (retry backoff) */
 	int			attempts;
+	TransactionId wait_xid;		/* not due while this transaction runs */
 	char		error[PGTV_ERROR_LEN];
 } PgtvQueueEntry;
 
@@ -186,6 +187,8 @@ extern void pgtv_shmem_startup(void);
 extern PgtvEngine *pgtv_engine_for_db(Oid dboid, bool create);
 extern bool pgtv_enqueue(Oid tview, const char *key, bool full,
 						 XLogRecPtr lsn);
+extern bool pgtv_enqueue_after(Oid tview, const char *key, bool full,
+							   XLogRecPtr lsn, TransactionId wait_xid);
 extern int	pgtv_queue_count(Oid dboid, XLogRecPtr *oldest_lsn);
 
 /* ----------
@@ -207,6 +210,8 @@ extern bool pgtv_collect_is_full(void);
 extern XLogRecPtr pgtv_collect_last_commit_end(void);
 extern long pgtv_collect_nchanges(void);
 extern void pgtv_collect_wait_visible(void);
+extern char *pgtv_parent_lookup_sql(Oid tview, const char *keycol,
+									const char *tvcol);
 extern int	pgtv_collect_flush(void);
 
 /* ----------

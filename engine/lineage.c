@@ -19,17 +19,21 @@
  *	         rows whose exposed column holds the old or new value;
  *	 full    nothing derivable: any change refreshes the whole TVIEW.
  *
- * Equalities are taken from AND-ed conditions of WHERE clauses and of
- * inner and left/right join conditions (never of FULL joins, nor from
- * under OR or NOT), at every query level, with outer references of
- * correlated subqueries resolved to the outer query's columns.  Columns
- * are followed through join aliases, subqueries, views and non-recursive
- * CTEs down to the base table column.  Equal columns are grouped with a
- * union-find; a relation whose column shares a group with the key is a
- * child, with an exposed column a parent.  This is conservative: a
- * relation can only be classified as child or parent when each of its
- * rows contributes to TVIEW rows through such an equality; everything
- * else is "full", which is always correct.
+ * Equalities are taken from AND-ed conditions of WHERE clauses and inner
+ * join conditions (never from under OR or NOT, never of FULL joins), at
+ * every query level, with outer references of correlated subqueries
+ * resolved to the outer query's columns; they group equal columns (a
+ * union-find).  An outer join's condition restricts only its nullable
+ * side, so there an equality between a nullable-side and a preserved-side
+ * column is a one-way link: the nullable side inherits what the preserved
+ * column is (the key, a selected column), never the reverse.  Columns are
+ * followed through join aliases, subqueries, views and non-recursive CTEs
+ * down to the base table column.  A relation with a column in the key's
+ * group is a child; with a column equal -- through an actual equality, so
+ * never NULL in a contributing row -- to a column the TVIEW selects, a
+ * parent.  This is conservative: a relation is child or parent only when
+ * each of its rows contributes to TVIEW rows through such an equality;
+ * everything else is "full", which is always correct.
  *
  * Copyright (c) 2026, pg_tviews developers
  *
@@ -78,10 +82,50 @@ typedef struct Analysis
 	ColNode    *nodes;
 	int			nnodes;
 	int			maxnodes;
+	List	   *edges_from;		/* int node: preserved side of an outer join */
+	List	   *edges_to;		/* int node: its nullable side */
 } Analysis;
 
 static void walk_query(Analysis *a, Query *q, List *ancestors, int depth,
 					   const char *where);
+
+/*
+ * A TVIEW can only read relations whose changes logical decoding sees:
+ * permanent, logged tables.  Anything else would leave it silently stale.
+ */
+static void
+check_source_relation(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+	char		persistence = get_rel_persistence(relid);
+	char	   *name = get_rel_name(relid);
+
+	if (persistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("TVIEW definitions cannot read temporary table \"%s\"", name),
+				 errdetail("A TVIEW outlives the session, and logical decoding does not see temporary tables.")));
+	if (persistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("TVIEW definitions cannot read unlogged table \"%s\"", name),
+				 errdetail("Changes to unlogged tables are not written to the WAL, so the TVIEW would never see them."),
+				 errhint("ALTER TABLE %s SET LOGGED.", quote_identifier(name))));
+	if (relkind == RELKIND_MATVIEW || relkind == RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("TVIEW definitions cannot read %s \"%s\"",
+						relkind == RELKIND_MATVIEW ? "materialized view" : "foreign table",
+						name),
+				 errdetail("Its changes do not reach logical decoding, so the TVIEW would never see them."),
+				 errhint("Read the underlying tables instead.")));
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("TVIEW definitions cannot read partitioned table \"%s\" yet", name),
+				 errdetail("Logical decoding reports changes per partition; pg_tviews does not map them to the partitioned table yet."),
+				 errhint("Read the partitions explicitly (e.g. UNION ALL in a subquery in FROM).")));
+}
 
 /* ---------- union-find over columns ---------- */
 
@@ -261,9 +305,31 @@ typedef struct QualCtx
 	List	   *ancestors;
 } QualCtx;
 
-/* An AND-ed conjunct "x = y" between two columns joins their groups. */
+/*
+ * How the conditions being read restrict rows.  WHERE and inner join
+ * conditions restrict every row that contributes: equal columns join one
+ * group.  An outer join's condition restricts only its nullable side: a
+ * preserved-side row contributes whether it matches or not.  There, an
+ * equality between a nullable-side column t and a preserved-side (or
+ * outer) column f only says "t's rows contribute where t = f": a directed
+ * edge f -> t; equalities among nullable-side columns still join groups,
+ * and those among preserved-side columns say nothing.
+ */
+typedef struct QualScope
+{
+	bool		outer;			/* an outer join's ON condition */
+	Bitmapset  *nullable;		/* range table indexes of its nullable side */
+} QualScope;
+
+static bool
+var_is_nullable(QualScope *scope, Var *v)
+{
+	return v->varlevelsup == 0 && bms_is_member(v->varno, scope->nullable);
+}
+
+/* An AND-ed conjunct "x = y" between two columns. */
 static void
-add_equalities(QualCtx *c, Node *qual)
+add_equalities(QualCtx *c, Node *qual, QualScope *scope)
 {
 	if (qual == NULL)
 		return;
@@ -272,12 +338,12 @@ add_equalities(QualCtx *c, Node *qual)
 		ListCell   *lc;
 
 		foreach(lc, (List *) qual)
-			add_equalities(c, lfirst(lc));
+			add_equalities(c, lfirst(lc), scope);
 		return;
 	}
 	if (IsA(qual, BoolExpr) && ((BoolExpr *) qual)->boolop == AND_EXPR)
 	{
-		add_equalities(c, (Node *) ((BoolExpr *) qual)->args);
+		add_equalities(c, (Node *) ((BoolExpr *) qual)->args, scope);
 		return;
 	}
 	if (IsA(qual, OpExpr) && list_length(((OpExpr *) qual)->args) == 2)
@@ -286,17 +352,60 @@ add_equalities(QualCtx *c, Node *qual)
 		char	   *opname = get_opname(op->opno);
 		Node	   *l = strip_relabel(linitial(op->args));
 		Node	   *r = strip_relabel(lsecond(op->args));
+		int			x;
+		int			y;
 
-		if (opname && strcmp(opname, "=") == 0 &&
-			IsA(l, Var) && IsA(r, Var))
+		if (!opname || strcmp(opname, "=") != 0 || !IsA(l, Var) || !IsA(r, Var))
+			return;
+		x = resolve_var(c->a, c->q, c->ancestors, (Var *) l);
+		y = resolve_var(c->a, c->q, c->ancestors, (Var *) r);
+		if (x < 0 || y < 0)
+			return;
+		if (!scope || !scope->outer)
+			node_union(c->a, x, y);
+		else
 		{
-			int			x = resolve_var(c->a, c->q, c->ancestors, (Var *) l);
-			int			y = resolve_var(c->a, c->q, c->ancestors, (Var *) r);
+			bool		ln = var_is_nullable(scope, (Var *) l);
+			bool		rn = var_is_nullable(scope, (Var *) r);
 
-			if (x >= 0 && y >= 0)
+			if (ln && rn)
 				node_union(c->a, x, y);
+			else if (ln != rn)
+			{
+				c->a->edges_from = lappend_int(c->a->edges_from, ln ? y : x);
+				c->a->edges_to = lappend_int(c->a->edges_to, ln ? x : y);
+			}
 		}
 	}
+}
+
+/* Range table indexes under a join tree node (joins included). */
+static Bitmapset *
+jointree_rtindexes(Node *jt)
+{
+	Bitmapset  *result = NULL;
+
+	if (jt == NULL)
+		return NULL;
+	if (IsA(jt, RangeTblRef))
+		return bms_make_singleton(((RangeTblRef *) jt)->rtindex);
+	if (IsA(jt, JoinExpr))
+	{
+		JoinExpr   *j = (JoinExpr *) jt;
+
+		result = bms_union(jointree_rtindexes(j->larg), jointree_rtindexes(j->rarg));
+		if (j->rtindex > 0)
+			result = bms_add_member(result, j->rtindex);
+		return result;
+	}
+	if (IsA(jt, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) jt)->fromlist)
+			result = bms_union(result, jointree_rtindexes(lfirst(lc)));
+	}
+	return result;
 }
 
 /* Conditions of the join tree; FULL joins contribute nothing. */
@@ -311,16 +420,33 @@ add_jointree_equalities(QualCtx *c, Node *jt)
 
 		foreach(lc, ((FromExpr *) jt)->fromlist)
 			add_jointree_equalities(c, lfirst(lc));
-		add_equalities(c, ((FromExpr *) jt)->quals);
+		add_equalities(c, ((FromExpr *) jt)->quals, NULL);
 	}
 	else if (IsA(jt, JoinExpr))
 	{
 		JoinExpr   *j = (JoinExpr *) jt;
+		QualScope	scope = {false, NULL};
 
 		add_jointree_equalities(c, j->larg);
 		add_jointree_equalities(c, j->rarg);
-		if (j->jointype != JOIN_FULL)
-			add_equalities(c, j->quals);
+		switch (j->jointype)
+		{
+			case JOIN_INNER:
+				add_equalities(c, j->quals, NULL);
+				break;
+			case JOIN_LEFT:
+				scope.outer = true;
+				scope.nullable = jointree_rtindexes(j->rarg);
+				add_equalities(c, j->quals, &scope);
+				break;
+			case JOIN_RIGHT:
+				scope.outer = true;
+				scope.nullable = jointree_rtindexes(j->larg);
+				add_equalities(c, j->quals, &scope);
+				break;
+			default:
+				break;			/* FULL: restricts nothing */
+		}
 	}
 }
 
@@ -388,6 +514,8 @@ walk_query(Analysis *a, Query *q, List *ancestors, int depth,
 		{
 			RelOcc	   *o = palloc0(sizeof(RelOcc));
 
+			check_source_relation(rte->relid);
+
 			o->id = list_length(a->occs);
 			o->query = q;
 			o->rtindex = rti;
@@ -418,7 +546,8 @@ walk_query(Analysis *a, Query *q, List *ancestors, int depth,
 
 	/* expressions of this level: sublinks and column uses */
 	query_tree_walker(q, walk_expr, (void *) &w,
-					  QTW_IGNORE_RT_SUBQUERIES | QTW_IGNORE_CTE_SUBQUERIES);
+					  QTW_IGNORE_RT_SUBQUERIES | QTW_IGNORE_CTE_SUBQUERIES |
+					  QTW_IGNORE_JOINALIASES);
 
 	add_jointree_equalities(&c, (Node *) q->jointree);
 }
@@ -513,6 +642,9 @@ pg_tviews_analyze(PG_FUNCTION_ARGS)
 	int			keyclass;
 	ListCell   *lc;
 	char	  **exposed;
+	bool	   *keyish;
+	bool	   *linked;
+	int		   *first_occ;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 
@@ -547,13 +679,14 @@ pg_tviews_analyze(PG_FUNCTION_ARGS)
 				 errhint("Select the root table's primary key unchanged, e.g. p.pk_post, not an expression.")));
 
 	/*
-	 * The TVIEW columns that are plain base columns, by group.  Resolve
-	 * them all first: resolution may add nodes.
+	 * The TVIEW columns that are plain base columns.  Resolve them all
+	 * first: resolution may add nodes.
 	 */
 	{
 		List	   *exp_nodes = NIL;
 		List	   *exp_names = NIL;
 		ListCell   *ln;
+		bool		changed = true;
 
 		foreach(lc, q->targetList)
 		{
@@ -571,7 +704,23 @@ pg_tviews_analyze(PG_FUNCTION_ARGS)
 				}
 			}
 		}
+
+		/* per group: exposed name, the key's, linked by an equality */
 		exposed = palloc0(sizeof(char *) * Max(a.nnodes, 1));
+		keyish = palloc0(sizeof(bool) * Max(a.nnodes, 1));
+		linked = palloc0(sizeof(bool) * Max(a.nnodes, 1));
+		first_occ = palloc(sizeof(int) * Max(a.nnodes, 1));
+		for (int i = 0; i < a.nnodes; i++)
+			first_occ[i] = -1;
+		for (int i = 0; i < a.nnodes; i++)
+		{
+			int			g = node_find(&a, i);
+
+			if (first_occ[g] < 0)
+				first_occ[g] = a.nodes[i].occ;
+			else if (first_occ[g] != a.nodes[i].occ)
+				linked[g] = true;	/* columns of two relations are equal */
+		}
 		forboth(lc, exp_nodes, ln, exp_names)
 		{
 			int			g = node_find(&a, lfirst_int(lc));
@@ -579,8 +728,39 @@ pg_tviews_analyze(PG_FUNCTION_ARGS)
 			if (exposed[g] == NULL)
 				exposed[g] = lfirst(ln);
 		}
+		keyclass = node_find(&a, keynode);
+		keyish[keyclass] = true;
+
+		/* outer joins: what the preserved side is, the nullable side gets */
+		while (changed)
+		{
+			ListCell   *lf;
+			ListCell   *lt;
+
+			changed = false;
+			forboth(lf, a.edges_from, lt, a.edges_to)
+			{
+				int			f = node_find(&a, lfirst_int(lf));
+				int			t = node_find(&a, lfirst_int(lt));
+
+				if (!linked[t])
+				{
+					linked[t] = true;
+					changed = true;
+				}
+				if (keyish[f] && !keyish[t])
+				{
+					keyish[t] = true;
+					changed = true;
+				}
+				if (exposed[f] && !exposed[t])
+				{
+					exposed[t] = exposed[f];
+					changed = true;
+				}
+			}
+		}
 	}
-	keyclass = node_find(&a, keynode);
 
 	foreach(lc, a.occs)
 	{
@@ -596,8 +776,7 @@ pg_tviews_analyze(PG_FUNCTION_ARGS)
 		int			attno;
 
 		/* only tables carry changes; anything else has no lineage */
-		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
-			relkind != RELKIND_MATVIEW && relkind != RELKIND_FOREIGN_TABLE)
+		if (relkind != RELKIND_RELATION)
 			continue;
 
 		if (a.nodes[keynode].occ == o->id)
@@ -608,36 +787,33 @@ pg_tviews_analyze(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			/* child: a column in the key's group */
+			/* child: a column equal to the key */
 			for (int i = 0; i < a.nnodes && srccol == NULL; i++)
 			{
-				if (a.nodes[i].occ == o->id && node_find(&a, i) == keyclass)
+				if (a.nodes[i].occ == o->id && keyish[node_find(&a, i)])
 				{
 					rule = "child";
 					srccol = get_attname(o->relid, a.nodes[i].attno, false);
 					tvcol = key;
 				}
 			}
-			/* parent: a column in the group of an exposed column */
+
+			/*
+			 * parent: a column equal (by a real equality, so never NULL in
+			 * a contributing row) to a column the TVIEW selects
+			 */
 			for (int i = 0; i < a.nnodes && srccol == NULL; i++)
 			{
-				if (a.nodes[i].occ == o->id &&
-					exposed[node_find(&a, i)] != NULL)
+				int			g = node_find(&a, i);
+
+				if (a.nodes[i].occ == o->id && exposed[g] != NULL && linked[g])
 				{
 					rule = "parent";
 					srccol = get_attname(o->relid, a.nodes[i].attno, false);
-					tvcol = exposed[node_find(&a, i)];
+					tvcol = exposed[g];
 				}
 			}
 		}
-		if (relkind == RELKIND_FOREIGN_TABLE || relkind == RELKIND_MATVIEW)
-		{
-			/* no WAL-decoded changes: such sources are only refreshed in full */
-			rule = "full";
-			srccol = NULL;
-			tvcol = NULL;
-		}
-
 		used = palloc(sizeof(Datum) * (bms_num_members(o->used) + 1));
 		attno = -1;
 		while ((attno = bms_next_member(o->used, attno)) >= 0)

@@ -25,6 +25,7 @@
 
 #include "engine.h"
 
+#include "access/transam.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -111,6 +112,18 @@ pgtv_engine_for_db(Oid dboid, bool create)
 bool
 pgtv_enqueue(Oid tview, const char *key, bool full, XLogRecPtr lsn)
 {
+	return pgtv_enqueue_after(tview, key, full, lsn, InvalidTransactionId);
+}
+
+/*
+ * As pgtv_enqueue(), for work queued from inside a transaction whose own
+ * writes the refresh must see (a manual refresh queueing its dependents):
+ * the entry is not due before wait_xid has ended.
+ */
+bool
+pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
+				   TransactionId wait_xid)
+{
 	PgtvQueueKey k;
 	PgtvQueueEntry *e;
 	bool		found;
@@ -164,10 +177,13 @@ pgtv_enqueue(Oid tview, const char *key, bool full, XLogRecPtr lsn)
 		e->enqueued_at = GetCurrentTimestamp();
 		e->next_attempt = 0;
 		e->attempts = 0;
+		e->wait_xid = InvalidTransactionId;
 		e->error[0] = '\0';
 	}
 	else if (lsn < e->source_lsn)
 		e->source_lsn = lsn;
+	if (TransactionIdIsValid(wait_xid))
+		e->wait_xid = wait_xid;
 	LWLockRelease(pgtv_shared->lock);
 	return true;
 }

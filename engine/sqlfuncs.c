@@ -18,6 +18,7 @@
 
 #include "engine.h"
 
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "fmgr.h"
@@ -82,14 +83,17 @@ pg_tviews_enqueue(PG_FUNCTION_ARGS)
 	Oid			tview = PG_GETARG_OID(0);
 	XLogRecPtr	lsn = GetXLogInsertRecPtr();
 
+	/* the engine must see what this transaction wrote: not before it ends */
+	TransactionId xid = GetTopTransactionIdIfAny();
+
 	if (PG_ARGISNULL(1))
-		pgtv_enqueue(tview, NULL, true, lsn);
+		pgtv_enqueue_after(tview, NULL, true, lsn, xid);
 	else
 	{
 		char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-		if (!pgtv_enqueue(tview, key, false, lsn))
-			pgtv_enqueue(tview, NULL, true, lsn);
+		if (!pgtv_enqueue_after(tview, key, false, lsn, xid))
+			pgtv_enqueue_after(tview, NULL, true, lsn, xid);
 	}
 	wake_engine();
 	PG_RETURN_VOID();

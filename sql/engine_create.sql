@@ -3,6 +3,7 @@
 -- their catalog rows and lineage, and their content after writes.  Then
 -- the CREATE TABLE tv_x AS SELECT ... convention.
 --
+\set SHOW_CONTEXT never
 CREATE TABLE tb_user (
     pk_user int PRIMARY KEY,
     name text NOT NULL,
@@ -103,7 +104,7 @@ $$);
 -- the catalog
 SELECT tview, backing_view, key_column, key_type, state, full_refreshes
 FROM tviews.tview ORDER BY tview::text COLLATE "C";
-SELECT tview, source, rule, source_column, tview_column, columns_used, location, source_is_tview
+SELECT tview, source, rule, source_column, tview_column, location, source_is_tview
 FROM tviews.source
 ORDER BY tview::text COLLATE "C", source::text COLLATE "C", location COLLATE "C", rule COLLATE "C";
 SELECT relid, lineage_columns FROM tviews.tracked ORDER BY relid::text COLLATE "C";
@@ -114,7 +115,7 @@ SELECT indrelid::regclass AS tview, pg_get_indexdef(indexrelid) ~ 'UNIQUE' AS is
         WHERE attrelid = indrelid AND attnum = ANY (indkey)) AS columns
 FROM pg_index
 WHERE indrelid IN (SELECT tview FROM tviews.tview)
-ORDER BY 1::text COLLATE "C", 3;
+ORDER BY indrelid::regclass::text COLLATE "C", columns;
 
 -- initial content
 SELECT * FROM tv_post ORDER BY pk_post;
@@ -173,6 +174,46 @@ UNION ALL SELECT 'app.tv_user', * FROM tview_diff('app.tv_user')
 UNION ALL SELECT 'odd', * FROM tview_diff('"tv_Odd ""Name"" ü"')
 UNION ALL SELECT 'tv_feed', * FROM tview_diff('tv_feed');
 SELECT pk_user FROM tv_user_stats ORDER BY 1;
+
+--
+-- Joined rows that come and go through the join itself
+--
+-- a parent row inserted after the row that references it (no foreign
+-- key): the inner join now yields a TVIEW row
+CREATE TABLE tb_author (pk_author int PRIMARY KEY, name text);
+CREATE TABLE tb_book (pk_book int PRIMARY KEY, fk_author int, title text);
+SELECT pg_tviews_create('tv_book', $$
+    SELECT b.pk_book, b.fk_author, b.title, a.name
+    FROM tb_book b JOIN tb_author a ON a.pk_author = b.fk_author
+$$);
+INSERT INTO tb_book VALUES (1, 9, 'orphan'), (2, 8, 'has author');
+INSERT INTO tb_author VALUES (8, 'early');
+SELECT pg_tviews_wait('30s');
+SELECT * FROM tv_book ORDER BY pk_book;
+INSERT INTO tb_author VALUES (9, 'late');
+SELECT pg_tviews_wait('30s');
+SELECT * FROM tv_book ORDER BY pk_book;
+SELECT * FROM tview_diff('tv_book');
+
+-- a selected column of a joined table, NULL before the update
+CREATE TABLE tb_member (pk_member int PRIMARY KEY, email text);
+CREATE TABLE tb_note (pk_note int PRIMARY KEY, fk_member int NOT NULL REFERENCES tb_member,
+                      title text);
+INSERT INTO tb_member VALUES (1, NULL), (2, 'two@example.com');
+INSERT INTO tb_note VALUES (10, 1, 'a'), (20, 2, 'b');
+SET client_min_messages = warning;
+SELECT pg_tviews_create('tv_note', $$
+    SELECT n.pk_note, n.title, m.email
+    FROM tb_note n JOIN tb_member m ON m.pk_member = n.fk_member
+$$);
+RESET client_min_messages;
+UPDATE tb_member SET email = 'one@example.com' WHERE pk_member = 1;
+UPDATE tb_member SET email = NULL WHERE pk_member = 2;
+SELECT pg_tviews_wait('30s');
+SELECT * FROM tv_note ORDER BY pk_note;
+SELECT * FROM tview_diff('tv_note');
+DROP TABLE tv_book, tv_note;
+DROP TABLE tb_book, tb_author, tb_note, tb_member;
 
 --
 -- CREATE TABLE tv_x AS SELECT ... creates a TVIEW (a top-level statement,
@@ -236,7 +277,8 @@ DROP TABLE tv_temp, tv_unlogged, user_copy, tv_selected, tv_in_do;
 -- clean up: TVIEWs first (tv_feed before what it is built on)
 SELECT pg_tviews_drop('tv_feed');
 DROP TABLE tv_post, tv_thread, tv_user_stats, "tv_Odd ""Name"" ü", tv_comment, tv_user_names;
-DROP SCHEMA app CASCADE;
+SELECT pg_tviews_drop('app.tv_user'), pg_tviews_drop('app.tv_post');
+DROP SCHEMA app;
 SELECT count(*) AS tviews FROM tviews.tview;
 SELECT count(*) AS sources FROM tviews.source;
 SELECT count(*) AS tracked FROM tviews.tracked;

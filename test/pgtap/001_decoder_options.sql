@@ -82,7 +82,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
-SELECT plan(66);
+SELECT plan(65);
 
 -- ---------------------------------------------------------------------
 -- bad options: SQLSTATE 22023, the option and the value named
@@ -99,10 +99,6 @@ SELECT throws_ok(
   $$SELECT * FROM pg_temp.peek('format', 'xml')$$,
   '22023', 'invalid value "xml" for pg_tviews_decoder option "format"',
   'format: unknown format');
-SELECT throws_ok(
-  $$SELECT * FROM pg_temp.peek('format', NULL)$$,
-  '22023', 'pg_tviews_decoder option "format" requires a value',
-  'format: a value is required');
 SELECT throws_ok(
   $$SELECT * FROM pg_temp.peek('binary-version', '2')$$,
   '22023', 'invalid value "2" for pg_tviews_decoder option "binary-version"',
@@ -151,6 +147,13 @@ SELECT throws_ok(
   $$SELECT * FROM pg_temp.peek('stream-changes', '')$$,
   '22023', 'invalid value "" for pg_tviews_decoder option "stream-changes"',
   'boolean option: empty string');
+-- (the SQL interface cannot give an option without a value: PostgreSQL
+-- refuses NULLs in the options array; 001_recvlogical.pl covers that)
+
+-- An error after the plugin's startup: the decoding context goes away
+-- without the shutdown callback.  Further sessions that fail, and
+-- relcache invalidations, must not touch what it left behind (this once
+-- crashed or hung the backend).
 SELECT throws_ok(
   $$SELECT * FROM pg_logical_slot_peek_changes('pgtap_decoder_options', NULL, NULL, 'format', 'binary')$$,
   '0A000', 'logical decoding output plugin "pg_tviews_decoder" produces binary output, but function "pg_logical_slot_peek_changes(name,pg_lsn,integer,text[])" expects textual data',
@@ -178,6 +181,10 @@ SELECT is(
   'Valid values are: true, false, on, off, 1, 0.',
   'boolean option: the hint lists the values');
 
+SELECT lives_ok(
+  $$CREATE TABLE pgtap_inval (a int); DROP TABLE pgtap_inval$$,
+  'relcache invalidations after failed decoding sessions are harmless');
+
 -- ---------------------------------------------------------------------
 -- good options are accepted
 -- ---------------------------------------------------------------------
@@ -202,13 +209,6 @@ SELECT lives_ok(
 SELECT lives_ok(
   $$SELECT * FROM pg_temp.peek('skip-empty-xacts', '0', 'include-xids', 'off', 'include-timestamp', 'false', 'include-lsn', 'no', 'include-types', 'yes', 'stream-changes', 'true')$$,
   'boolean spellings');
-SELECT lives_ok(
-  $$SELECT * FROM pg_temp.peek('include-xids', NULL)$$,
-  'a boolean option without a value');
-SELECT is(
-  (SELECT count(*) FROM pg_temp.peek('include-xids', NULL) d WHERE d ? 'xid' AND d->>'action' = 'B'),
-  (SELECT count(*) FROM pg_temp.peek() d WHERE d->>'action' = 'B'),
-  'a boolean option without a value means true');
 
 -- ---------------------------------------------------------------------
 -- values

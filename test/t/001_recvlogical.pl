@@ -428,14 +428,26 @@ sub tuple_values
 	like($stderr, qr/HINT:\s+Valid values are: json, binary\./,
 		'bad format: hint in stderr');
 
+	# a bare option (no value) is only possible through the replication
+	# protocol: fine for a boolean, an error for anything else
+	($ok, $stderr) = recvlogical('--slot', 'recv_t1', '--start', '-f',
+		"$tmp/bare.out", "--endpos=$endpos", '--no-loop', '-o', 'format');
+	ok(!$ok, 'format without a value: pg_recvlogical fails');
+	like($stderr,
+		qr/ERROR:\s+pg_tviews_decoder option "format" requires a value/,
+		'format without a value: error text in stderr');
+	like($stderr, qr/HINT:\s+Only boolean options may be given without a value/,
+		'format without a value: hint in stderr');
+
 	is($node->slot('recv_t1')->{active}, 'f', 'the slot is released after the failed start');
 }
 
 # the slots are still usable: a new change reaches the filtered one
 $node->safe_psql('postgres', q{INSERT INTO t1 VALUES (4, 'four', 4)});
 {
+	# -o stream-changes: a boolean given without a value is accepted
 	my @d = parse_json_lines(stream_slot('recv_t1', $node->lsn('insert'),
-		'include-tables=public.t1'));
+		'include-tables=public.t1', 'stream-changes'));
 	is(actions(@d), 'B I C', 'after errors, the slot streams on');
 	is(col($d[1]{columns}, 'id')->{value}, 4, 'after errors: the new row');
 }
@@ -445,8 +457,9 @@ for my $slot (@slots)
 	my ($ok, $stderr) = recvlogical('--slot', $slot, '--drop-slot');
 	ok($ok, "pg_recvlogical --drop-slot $slot") or diag($stderr);
 }
-is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_replication_slots'),
-	'0', 'no slot left');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'recv\\_%'"),
+	'0', 'no slot of this test left');
 
 $node->stop;
 done_testing();
