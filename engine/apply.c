@@ -418,71 +418,121 @@ keys_array(List *keys, int from, int to)
 }
 
 /*
- * Refresh keys[from, to) of a TVIEW in a subtransaction; on failure split
- * and retry until the failing keys are isolated.  Returns rows changed.
+ * Run fn(arg) in a subtransaction.  Returns NULL on success, else the
+ * error (the subtransaction rolled back).  A query cancel or shutdown is
+ * not the work's fault: it is rethrown, ending the engine's pass.
  */
-static int64
-refresh_keys(ApplyTview *t, List *keys, int from, int to)
+static ErrorData *
+run_in_subxact(void (*fn) (void *), void *arg)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	int64		changed = 0;
-	Datum		arr = keys_array(keys, from, to);
+	ErrorData  *volatile edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		ListCell   *lc;
-		List	   *before = NIL;
-
-		/* dependents: lineage values before the refresh */
-		foreach(lc, t->deps)
-		{
-			ApplyDep   *d = lfirst(lc);
-
-			before = lappend(before, strcmp(d->rule, "full") == 0 ? NIL :
-							 read_dep_values(t, d, arr));
-		}
-		changed = run_refresh(t, t->sql_keys, arr);
-		if (changed > 0)
-		{
-			ListCell   *lb;
-
-			forboth(lc, t->deps, lb, before)
-			{
-				ApplyDep   *d = lfirst(lc);
-				XLogRecPtr	lsn = ((TakenKey *) list_nth(keys, from))->lsn;
-
-				if (strcmp(d->rule, "full") == 0)
-					pgtv_enqueue(d->dep, NULL, true, lsn);
-				else
-				{
-					cascade_values(d, lfirst(lb), lsn);
-					cascade_values(d, read_dep_values(t, d, arr), lsn);
-				}
-			}
-		}
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-
-		/* a cancel or shutdown is not the keys' fault */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 			ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return edata;
+}
 
+/* One refresh statement's work, for run_in_subxact(). */
+typedef struct RefreshWork
+{
+	ApplyTview *t;
+	List	   *keys;			/* of TakenKey *; NIL: whole TVIEW */
+	int			from;
+	int			to;
+	XLogRecPtr	lsn;			/* of the work, for what it queues */
+	int64		changed;		/* out */
+} RefreshWork;
+
+/*
+ * Refresh keys[from, to), and queue the dependents' keys derived from the
+ * rows' lineage values before and after.
+ */
+static void
+refresh_keys_work(void *arg)
+{
+	RefreshWork *w = arg;
+	ApplyTview *t = w->t;
+	Datum		arr = keys_array(w->keys, w->from, w->to);
+	ListCell   *lc;
+	ListCell   *lb;
+	List	   *before = NIL;
+
+	foreach(lc, t->deps)
+	{
+		ApplyDep   *d = lfirst(lc);
+
+		before = lappend(before, strcmp(d->rule, "full") == 0 ? NIL :
+						 read_dep_values(t, d, arr));
+	}
+	w->changed = run_refresh(t, t->sql_keys, arr);
+	if (w->changed == 0)
+		return;
+	forboth(lc, t->deps, lb, before)
+	{
+		ApplyDep   *d = lfirst(lc);
+
+		if (strcmp(d->rule, "full") == 0)
+			pgtv_enqueue(d->dep, NULL, true, w->lsn);
+		else
+		{
+			cascade_values(d, lfirst(lb), w->lsn);
+			cascade_values(d, read_dep_values(t, d, arr), w->lsn);
+		}
+	}
+}
+
+/* Refresh the whole TVIEW; its dependents are refreshed whole too. */
+static void
+refresh_full_work(void *arg)
+{
+	RefreshWork *w = arg;
+	ListCell   *lc;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(w->t->tview)};
+
+	w->changed = run_refresh(w->t, w->t->sql_all, (Datum) 0);
+	foreach(lc, w->t->deps)
+		pgtv_enqueue(((ApplyDep *) lfirst(lc))->dep, NULL, true, w->lsn);
+	SPI_execute_with_args("UPDATE tviews.tview SET state = 'ready',"
+						  " full_refreshes = full_refreshes + 1 WHERE tview = $1",
+						  1, argtypes, args, NULL, false, 0);
+}
+
+/*
+ * Refresh keys[from, to) of a TVIEW; on failure split and retry until the
+ * failing keys are isolated.  Returns rows changed.
+ */
+static int64
+refresh_keys(ApplyTview *t, List *keys, int from, int to)
+{
+	RefreshWork w = {t, keys, from, to,
+	((TakenKey *) list_nth(keys, from))->lsn, 0};
+	ErrorData  *edata = run_in_subxact(refresh_keys_work, &w);
+
+	if (edata != NULL)
+	{
 		if (to - from > 1)
 		{
 			int			mid = from + (to - from) / 2;
@@ -494,61 +544,25 @@ refresh_keys(ApplyTview *t, List *keys, int from, int to)
 					 edata->message);
 		return 0;
 	}
-	PG_END_TRY();
-
 	for (int i = from; i < to; i++)
 		dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false);
-	return changed;
+	return w.changed;
 }
 
 /* Refresh a whole TVIEW in a subtransaction. */
 static int64
 refresh_full(ApplyTview *t, XLogRecPtr lsn)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	int64		changed = 0;
+	RefreshWork w = {t, NIL, 0, 0, lsn, 0};
+	ErrorData  *edata = run_in_subxact(refresh_full_work, &w);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		ListCell   *lc;
-
-		changed = run_refresh(t, t->sql_all, (Datum) 0);
-		foreach(lc, t->deps)
-			pgtv_enqueue(((ApplyDep *) lfirst(lc))->dep, NULL, true, lsn);
-		{
-			Oid			argtypes[1] = {OIDOID};
-			Datum		args[1] = {ObjectIdGetDatum(t->tview)};
-
-			SPI_execute_with_args("UPDATE tviews.tview SET state = 'ready',"
-								  " full_refreshes = full_refreshes + 1 WHERE tview = $1",
-								  1, argtypes, args, NULL, false, 0);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
 		note_failure(t, NULL, true, edata->message);
 		return 0;
 	}
-	PG_END_TRY();
 	dequeue(t->tview, NULL, true);
-	return changed;
+	return w.changed;
 }
 
 /*
