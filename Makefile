@@ -15,7 +15,8 @@ DATA = pg_tviews--0.1.sql
 MODULE_big = pg_tviews
 OBJS = engine/pg_tviews.o engine/wire_reader.o engine/wire_json.o \
 	engine/lineage.o engine/shmem.o engine/launcher.o engine/worker.o \
-	engine/collect.o engine/apply.o engine/sqlfuncs.o engine/ddl.o
+	engine/collect.o engine/apply.o engine/sqlfuncs.o engine/ddl.o \
+	fdw/handler.o fdw/modify.o
 PGFILEDESC = "pg_tviews - TVIEWs maintained from the WAL"
 
 DECODER = pg_tviews_decoder
@@ -44,7 +45,7 @@ all: $(DECODER)$(DLSUFFIX)
 
 $(DECODER_OBJS): decoder/decoder.h include/pg_tviews/wire.h \
 	include/pg_tviews/json_render.h include/pg_tviews/compat.h
-$(OBJS): engine/engine.h include/pg_tviews/wire.h \
+$(OBJS): engine/engine.h fdw/fdw.h include/pg_tviews/wire.h \
 	include/pg_tviews/json_render.h include/pg_tviews/compat.h
 
 $(DECODER)$(DLSUFFIX): $(DECODER_OBJS)

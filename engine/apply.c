@@ -75,7 +75,21 @@ typedef struct TakenKey
 {
 	char		key[PGTV_KEY_LEN];
 	XLogRecPtr	lsn;
+	int			priority;
+	uint64		seq;
 } TakenKey;
+
+/* high priority first, then in queueing order */
+static int
+taken_cmp(const ListCell *a, const ListCell *b)
+{
+	TakenKey   *x = lfirst(a);
+	TakenKey   *y = lfirst(b);
+
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq ? 1 : 0);
+}
 
 static char *
 spi_text(HeapTuple tup, TupleDesc desc, int col)
@@ -95,6 +109,7 @@ load_tviews(void)
 					"       tviews.refresh_sql(t.tview, 'keys'),"
 					"       tviews.refresh_sql(t.tview, 'all'), format_type(t.key_type, NULL)"
 					"  FROM tviews.tview t JOIN pg_class c ON c.oid = t.tview"
+					" WHERE NOT t.emergency_disabled"
 					" ORDER BY t.tview::oid", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_tviews: could not read TVIEWs");
 	tt = SPI_tuptable;
@@ -233,17 +248,22 @@ take_due(Oid tview, bool *full, XLogRecPtr *full_lsn)
 
 			memcpy(k->key, e->k.key, PGTV_KEY_LEN);
 			k->lsn = e->source_lsn;
+			k->priority = e->priority;
+			k->seq = e->seq;
 			keys = lappend(keys, k);
 		}
 	}
 	LWLockRelease(pgtv_shared->lock);
+	list_sort(keys, taken_cmp);
 	return keys;
 }
 
+/* Remove a processed entry, remembering how it ended. */
 static void
-dequeue(Oid tview, const char *key, bool full)
+dequeue(Oid tview, const char *key, bool full, PgtvOutcome outcome)
 {
 	PgtvQueueKey k;
+	PgtvQueueEntry *e;
 
 	memset(&k, 0, sizeof(k));
 	k.dboid = MyDatabaseId;
@@ -252,7 +272,12 @@ dequeue(Oid tview, const char *key, bool full)
 	if (!full)
 		strlcpy(k.key, key, PGTV_KEY_LEN);
 	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
-	hash_search(pgtv_queue, &k, HASH_REMOVE, NULL);
+	e = hash_search(pgtv_queue, &k, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		pgtv_record_recent(e, outcome, NULL);
+		hash_search(pgtv_queue, &k, HASH_REMOVE, NULL);
+	}
 	LWLockRelease(pgtv_shared->lock);
 }
 
@@ -302,7 +327,7 @@ note_failure(ApplyTview *t, const char *key, bool full, const char *msg)
 								  " SET error = EXCLUDED.error, attempts = f.attempts + EXCLUDED.attempts,"
 								  "     failed_at = now()",
 								  4, argtypes, args, NULL, false, 0);
-			dequeue(t->tview, key, full);
+			dequeue(t->tview, key, full, PGTV_FAILED);
 			ereport(WARNING,
 					(errmsg("pg_tviews: parked %s of TVIEW %s after %d failed attempts",
 							full ? "the full refresh" : psprintf("key %s", key),
@@ -545,7 +570,7 @@ refresh_keys(ApplyTview *t, List *keys, int from, int to)
 		return 0;
 	}
 	for (int i = from; i < to; i++)
-		dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false);
+		dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false, PGTV_DONE);
 	return w.changed;
 }
 
@@ -561,13 +586,14 @@ refresh_full(ApplyTview *t, XLogRecPtr lsn)
 		note_failure(t, NULL, true, edata->message);
 		return 0;
 	}
-	dequeue(t->tview, NULL, true);
+	dequeue(t->tview, NULL, true, PGTV_DONE);
 	return w.changed;
 }
 
 /*
- * Drop queued work of TVIEWs that no longer exist (dropped meanwhile):
- * nobody would ever apply it, and it would hold the slot back forever.
+ * Drop queued work of TVIEWs that no longer exist (dropped meanwhile) or
+ * are emergency-disabled (marked stale, rebuilt on enable): nobody would
+ * apply it, and it would hold the slot back forever.
  */
 static void
 purge_orphans(List *tvs)
@@ -593,7 +619,10 @@ purge_orphans(List *tvs)
 			}
 		}
 		if (!known)
+		{
+			pgtv_record_recent(e, PGTV_DROPPED, "TVIEW dropped or emergency-disabled");
 			hash_search(pgtv_queue, &e->k, HASH_REMOVE, NULL);
+		}
 	}
 	LWLockRelease(pgtv_shared->lock);
 }
@@ -632,7 +661,8 @@ pgtv_apply_queue(void)
 			changed = refresh_full(t, full_lsn);
 			/* the full refresh covered the keys too */
 			for (int i = 0; i < nkeys; i++)
-				dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false);
+				dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false,
+						PGTV_DONE);
 			processed += 1 + nkeys;
 		}
 		else

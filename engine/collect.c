@@ -420,7 +420,8 @@ pgtv_collect_flush(void)
 		if (SPI_execute_with_args("SELECT s.tview::oid, s.rule, s.source_column::text,"
 								  "       s.tview_column::text, t.key_column::text"
 								  "  FROM tviews.source s JOIN tviews.tview t USING (tview)"
-								  " WHERE s.source = $1 AND NOT s.source_is_tview",
+								  " WHERE s.source = $1 AND NOT s.source_is_tview"
+								  "   AND NOT t.emergency_disabled",
 								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "pg_tviews: could not read lineage rules");
 		rules = SPI_tuptable;

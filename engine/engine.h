@@ -125,6 +125,7 @@ typedef enum PgtvEngineState
 	PGTV_ENGINE_STREAMING,		/* decoding WAL */
 	PGTV_ENGINE_APPLYING,		/* refreshing TVIEWs */
 	PGTV_ENGINE_IDLE,			/* caught up, waiting for WAL */
+	PGTV_ENGINE_PAUSED,			/* pg_tviews_system_disable(): not applying */
 	PGTV_ENGINE_NO_EXTENSION,	/* database has no pg_tviews: not running */
 	PGTV_ENGINE_STOPPED			/* exited; the launcher restarts it */
 } PgtvEngineState;
@@ -146,15 +147,50 @@ typedef struct PgtvEngine
 	uint64		batches;
 	uint64		changes;
 	uint64		keys_refreshed;
-	uint32		catalog_version;	/* bumped by TVIEW DDL */
+	bool		paused;			/* pg_tviews_system_disable() */
 	char		last_error[PGTV_ERROR_LEN];
 } PgtvEngine;
+
+/* Priorities of queue entries: lower is sooner. */
+#define PGTV_PRIO_HIGH		0
+#define PGTV_PRIO_NORMAL	1
+#define PGTV_PRIO_LOW		2
+
+/* Outcomes of processed refreshes, kept in the recent ring. */
+typedef enum PgtvOutcome
+{
+	PGTV_DONE,					/* refreshed */
+	PGTV_FAILED,				/* parked after its retries */
+	PGTV_DROPPED				/* removed by hand (DELETE/TRUNCATE of the queue) */
+} PgtvOutcome;
+
+/* A processed refresh, for the status tables (most recent first). */
+typedef struct PgtvRecent
+{
+	uint64		seq;			/* 0: slot unused */
+	Oid			dboid;
+	Oid			tview;
+	bool		full;
+	char		key[PGTV_KEY_LEN];
+	XLogRecPtr	source_lsn;
+	TimestampTz enqueued_at;
+	TimestampTz processed_at;
+	int			attempts;
+	int			priority;
+	PgtvOutcome outcome;
+	char		error[PGTV_ERROR_LEN];
+} PgtvRecent;
+
+#define PGTV_RECENT_SIZE	1024
 
 typedef struct PgtvShared
 {
 	LWLock	   *lock;			/* protects everything here and the queue */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
+	uint64		next_seq;		/* row ids of queue entries */
+	int			recent_next;	/* ring position */
+	PgtvRecent	recent[PGTV_RECENT_SIZE];
 	int			nengines;
 	PgtvEngine	engines[FLEXIBLE_ARRAY_MEMBER];
 } PgtvShared;
@@ -171,6 +207,8 @@ typedef struct PgtvQueueKey
 typedef struct PgtvQueueEntry
 {
 	PgtvQueueKey k;				/* hash key: must be first */
+	uint64		seq;			/* stable row id (status tables' ctid) */
+	int			priority;		/* PGTV_PRIO_* */
 	XLogRecPtr	source_lsn;		/* commit LSN of the oldest change */
 	TimestampTz enqueued_at;
 	TimestampTz next_attempt;	/* not before (retry backoff) */
@@ -190,6 +228,8 @@ extern bool pgtv_enqueue(Oid tview, const char *key, bool full,
 extern bool pgtv_enqueue_after(Oid tview, const char *key, bool full,
 							   XLogRecPtr lsn, TransactionId wait_xid);
 extern int	pgtv_queue_count(Oid dboid, XLogRecPtr *oldest_lsn);
+extern void pgtv_record_recent(PgtvQueueEntry *e, PgtvOutcome outcome,
+							   const char *error);
 
 /* ----------
  * launcher.c, worker.c

@@ -137,7 +137,8 @@ launcher_pass(List *dbs)
 		}
 		/* a worker that died without cleaning up (crash) counts as stopped */
 		if ((e->state == PGTV_ENGINE_STARTING || e->state == PGTV_ENGINE_STREAMING ||
-			 e->state == PGTV_ENGINE_APPLYING || e->state == PGTV_ENGINE_IDLE) &&
+			 e->state == PGTV_ENGINE_APPLYING || e->state == PGTV_ENGINE_IDLE ||
+			 e->state == PGTV_ENGINE_PAUSED) &&
 			e->pid != 0 && kill(e->pid, 0) != 0)
 		{
 			e->state = PGTV_ENGINE_STOPPED;

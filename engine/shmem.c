@@ -68,6 +68,7 @@ pgtv_shmem_startup(void)
 		memset(pgtv_shared, 0, shared_size());
 		pgtv_shared->lock = &(GetNamedLWLockTranche("pg_tviews"))->lock;
 		pgtv_shared->nengines = pgtv_max_databases;
+		pgtv_shared->next_seq = 1;
 	}
 	ctl.keysize = sizeof(PgtvQueueKey);
 	ctl.entrysize = sizeof(PgtvQueueEntry);
@@ -173,6 +174,8 @@ pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
 	}
 	if (!found)
 	{
+		e->seq = pgtv_shared->next_seq++;
+		e->priority = PGTV_PRIO_NORMAL;
 		e->source_lsn = lsn;
 		e->enqueued_at = GetCurrentTimestamp();
 		e->next_attempt = 0;
@@ -214,4 +217,28 @@ pgtv_queue_count(Oid dboid, XLogRecPtr *oldest_lsn)
 	if (oldest_lsn)
 		*oldest_lsn = oldest;
 	return n;
+}
+
+/*
+ * Remember a processed queue entry in the ring of recent ones (for the
+ * status tables).  Caller holds pgtv_shared->lock exclusively.
+ */
+void
+pgtv_record_recent(PgtvQueueEntry *e, PgtvOutcome outcome, const char *error)
+{
+	PgtvRecent *r = &pgtv_shared->recent[pgtv_shared->recent_next];
+
+	pgtv_shared->recent_next = (pgtv_shared->recent_next + 1) % PGTV_RECENT_SIZE;
+	r->seq = e->seq;
+	r->dboid = e->k.dboid;
+	r->tview = e->k.tview;
+	r->full = e->k.full;
+	memcpy(r->key, e->k.key, PGTV_KEY_LEN);
+	r->source_lsn = e->source_lsn;
+	r->enqueued_at = e->enqueued_at;
+	r->processed_at = GetCurrentTimestamp();
+	r->attempts = e->attempts;
+	r->priority = e->priority;
+	r->outcome = outcome;
+	strlcpy(r->error, error ? error : e->error, PGTV_ERROR_LEN);
 }

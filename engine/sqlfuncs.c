@@ -18,7 +18,12 @@
 
 #include "engine.h"
 
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_authid.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "fmgr.h"
@@ -28,7 +33,9 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
+#include "utils/acl.h"
 #include "utils/inval.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pg_tviews_slot_name);
@@ -177,6 +184,8 @@ engine_state_name(PgtvEngineState s)
 			return "applying";
 		case PGTV_ENGINE_IDLE:
 			return "idle";
+		case PGTV_ENGINE_PAUSED:
+			return "paused";
 		case PGTV_ENGINE_NO_EXTENSION:
 			return "no extension";
 		case PGTV_ENGINE_STOPPED:
@@ -219,11 +228,20 @@ pg_tviews_engines(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		PgtvEngine *e = &copy[i];
-		Datum		v[14];
-		bool		nulls[14] = {0};
+		Datum		v[16];
+		bool		nulls[16] = {0};
+		TimestampTz oldest = 0;
+		HASH_SEQ_STATUS st;
+		PgtvQueueEntry *q;
 
 		if (e->state == PGTV_ENGINE_FREE)
 			continue;
+		LWLockAcquire(pgtv_shared->lock, LW_SHARED);
+		hash_seq_init(&st, pgtv_queue);
+		while ((q = hash_seq_search(&st)) != NULL)
+			if (q->k.dboid == e->dboid && (oldest == 0 || q->enqueued_at < oldest))
+				oldest = q->enqueued_at;
+		LWLockRelease(pgtv_shared->lock);
 		v[0] = ObjectIdGetDatum(e->dboid);
 		v[1] = CStringGetTextDatum(engine_state_name(e->state));
 		v[2] = Int32GetDatum(e->pid);
@@ -240,13 +258,23 @@ pg_tviews_engines(PG_FUNCTION_ARGS)
 		v[12] = Int32GetDatum(pgtv_queue_count(e->dboid, NULL));
 		v[13] = CStringGetTextDatum(e->last_error);
 		nulls[13] = (e->last_error[0] == '\0');
+		v[14] = BoolGetDatum(e->paused);
+		v[15] = ts_or_null(oldest, &nulls[15]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;
 }
 
+static const char *
+priority_name(int p)
+{
+	return p == PGTV_PRIO_HIGH ? "high" : p == PGTV_PRIO_LOW ? "low" : "normal";
+}
+
 /*
- * pg_tviews_queue_entries(): the refresh queue of this database.
+ * pg_tviews_queue_entries(): the refresh queue of this database -- pending
+ * and retrying entries -- and its recently processed ones (done, dropped),
+ * each with the stable row id the status tables use.
  */
 Datum
 pg_tviews_queue_entries(PG_FUNCTION_ARGS)
@@ -255,7 +283,9 @@ pg_tviews_queue_entries(PG_FUNCTION_ARGS)
 	HASH_SEQ_STATUS st;
 	PgtvQueueEntry *e;
 	List	   *copies = NIL;
+	List	   *recents = NIL;
 	ListCell   *lc;
+	TimestampTz now = GetCurrentTimestamp();
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	LWLockAcquire(pgtv_shared->lock, LW_SHARED);
@@ -270,24 +300,218 @@ pg_tviews_queue_entries(PG_FUNCTION_ARGS)
 			copies = lappend(copies, c);
 		}
 	}
+	for (int i = 0; i < PGTV_RECENT_SIZE; i++)
+	{
+		PgtvRecent *r = &pgtv_shared->recent[i];
+
+		if (r->seq != 0 && r->dboid == MyDatabaseId && r->outcome != PGTV_FAILED)
+		{
+			PgtvRecent *c = palloc(sizeof(PgtvRecent));
+
+			memcpy(c, r, sizeof(PgtvRecent));
+			recents = lappend(recents, c);
+		}
+	}
 	LWLockRelease(pgtv_shared->lock);
 
 	foreach(lc, copies)
 	{
 		PgtvQueueEntry *c = lfirst(lc);
-		Datum		v[7];
-		bool		nulls[7] = {0};
+		Datum		v[12];
+		bool		nulls[12] = {0};
 
-		v[0] = ObjectIdGetDatum(c->k.tview);
-		v[1] = CStringGetTextDatum(c->k.key);
-		nulls[1] = c->k.full;
-		v[2] = BoolGetDatum(c->k.full);
-		v[3] = lsn_or_null(c->source_lsn, &nulls[3]);
-		v[4] = ts_or_null(c->enqueued_at, &nulls[4]);
-		v[5] = Int32GetDatum(c->attempts);
-		v[6] = CStringGetTextDatum(c->error);
-		nulls[6] = (c->error[0] == '\0');
+		v[0] = Int64GetDatum((int64) c->seq);
+		v[1] = ObjectIdGetDatum(c->k.tview);
+		v[2] = CStringGetTextDatum(c->k.key);
+		nulls[2] = c->k.full;
+		v[3] = BoolGetDatum(c->k.full);
+		v[4] = CStringGetTextDatum(priority_name(c->priority));
+		v[5] = CStringGetTextDatum(c->attempts > 0 ? "retrying" : "pending");
+		v[6] = lsn_or_null(c->source_lsn, &nulls[6]);
+		v[7] = ts_or_null(c->enqueued_at, &nulls[7]);
+		nulls[8] = true;		/* processed_at */
+		v[9] = Int32GetDatum(c->attempts);
+		v[10] = CStringGetTextDatum(c->error);
+		nulls[10] = (c->error[0] == '\0');
+		v[11] = ts_or_null(c->next_attempt > now ? c->next_attempt : 0, &nulls[11]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+	foreach(lc, recents)
+	{
+		PgtvRecent *c = lfirst(lc);
+		Datum		v[12];
+		bool		nulls[12] = {0};
+
+		v[0] = Int64GetDatum((int64) c->seq);
+		v[1] = ObjectIdGetDatum(c->tview);
+		v[2] = CStringGetTextDatum(c->key);
+		nulls[2] = c->full;
+		v[3] = BoolGetDatum(c->full);
+		v[4] = CStringGetTextDatum(priority_name(c->priority));
+		v[5] = CStringGetTextDatum(c->outcome == PGTV_DONE ? "done" : "dropped");
+		v[6] = lsn_or_null(c->source_lsn, &nulls[6]);
+		v[7] = ts_or_null(c->enqueued_at, &nulls[7]);
+		v[8] = ts_or_null(c->processed_at, &nulls[8]);
+		v[9] = Int32GetDatum(c->attempts);
+		v[10] = CStringGetTextDatum(c->error);
+		nulls[10] = (c->error[0] == '\0');
+		nulls[11] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pg_tviews_set_paused);
+
+/*
+ * tviews._set_paused(bool): pause or resume this database's engine now
+ * (tviews.engine keeps the setting across restarts).
+ */
+Datum
+pg_tviews_set_paused(PG_FUNCTION_ARGS)
+{
+	bool		paused = PG_GETARG_BOOL(0);
+	PgtvEngine *e;
+
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	e = pgtv_engine_for_db(MyDatabaseId, true);
+	if (e)
+	{
+		e->paused = paused;
+		if (e->latch)
+			SetLatch(e->latch);
+	}
+	LWLockRelease(pgtv_shared->lock);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pg_tviews_queue_drop);
+PG_FUNCTION_INFO_V1(pg_tviews_queue_set);
+
+/* The queue entry of this database with row id seq, or NULL; lock held. */
+static PgtvQueueEntry *
+queue_entry_by_seq(uint64 seq)
+{
+	HASH_SEQ_STATUS st;
+	PgtvQueueEntry *e;
+
+	hash_seq_init(&st, pgtv_queue);
+	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		if (e->seq == seq && e->k.dboid == MyDatabaseId)
+		{
+			hash_seq_term(&st);
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * tviews._queue_drop(rowid) returns oid: drop a pending entry (recorded as
+ * dropped); returns its TVIEW, or NULL if it was not pending any more.
+ */
+Datum
+pg_tviews_queue_drop(PG_FUNCTION_ARGS)
+{
+	uint64		seq = (uint64) PG_GETARG_INT64(0);
+	PgtvQueueEntry *e;
+	Oid			tview = InvalidOid;
+
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	e = queue_entry_by_seq(seq);
+	if (e)
+	{
+		tview = e->k.tview;
+		pgtv_record_recent(e, PGTV_DROPPED, "dropped by hand");
+		hash_search(pgtv_queue, &e->k, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(pgtv_shared->lock);
+	if (!OidIsValid(tview))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(tview);
+}
+
+/*
+ * tviews._queue_set(rowid, priority, retry_now): reprioritise a pending
+ * entry, or make a retrying one due now.
+ */
+Datum
+pg_tviews_queue_set(PG_FUNCTION_ARGS)
+{
+	uint64		seq;
+	PgtvQueueEntry *e;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_VOID();
+	seq = (uint64) PG_GETARG_INT64(0);
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	e = queue_entry_by_seq(seq);
+	if (e && !PG_ARGISNULL(1))
+	{
+		char	   *p = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		e->priority = strcmp(p, "high") == 0 ? PGTV_PRIO_HIGH :
+			strcmp(p, "low") == 0 ? PGTV_PRIO_LOW : PGTV_PRIO_NORMAL;
+	}
+	if (e && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2))
+	{
+		e->attempts = 0;
+		e->next_attempt = 0;
+	}
+	LWLockRelease(pgtv_shared->lock);
+	wake_engine();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pg_tviews_create_admin_role);
+
+/*
+ * tviews._create_admin_role(): create the NOLOGIN role pg_tviews_admin.
+ *
+ * PostgreSQL reserves role names starting with "pg_" for predefined roles,
+ * and CREATE ROLE refuses them.  pg_tviews_admin is the extension's
+ * predefined role (the runbooks grant and check it by that name), so it is
+ * created the way predefined roles exist: a row in pg_authid, with no
+ * privileges of its own.  Called only from the extension script, which
+ * requires a superuser; does nothing if the role exists.
+ */
+Datum
+pg_tviews_create_admin_role(PG_FUNCTION_ARGS)
+{
+	const char *name = "pg_tviews_admin";
+	Relation	rel;
+	Datum		values[Natts_pg_authid];
+	bool		nulls[Natts_pg_authid];
+	HeapTuple	tup;
+	Oid			roleid;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be superuser to create role \"%s\"", name)));
+	if (OidIsValid(get_role_oid(name, true)))
+		PG_RETURN_VOID();
+
+	rel = table_open(AuthIdRelationId, RowExclusiveLock);
+	memset(nulls, false, sizeof(nulls));
+	roleid = GetNewOidWithIndex(rel, AuthIdOidIndexId, Anum_pg_authid_oid);
+	values[Anum_pg_authid_oid - 1] = ObjectIdGetDatum(roleid);
+	values[Anum_pg_authid_rolname - 1] =
+		DirectFunctionCall1(namein, CStringGetDatum(name));
+	values[Anum_pg_authid_rolsuper - 1] = BoolGetDatum(false);
+	values[Anum_pg_authid_rolinherit - 1] = BoolGetDatum(true);
+	values[Anum_pg_authid_rolcreaterole - 1] = BoolGetDatum(false);
+	values[Anum_pg_authid_rolcreatedb - 1] = BoolGetDatum(false);
+	values[Anum_pg_authid_rolcanlogin - 1] = BoolGetDatum(false);
+	values[Anum_pg_authid_rolreplication - 1] = BoolGetDatum(false);
+	values[Anum_pg_authid_rolbypassrls - 1] = BoolGetDatum(false);
+	values[Anum_pg_authid_rolconnlimit - 1] = Int32GetDatum(-1);
+	nulls[Anum_pg_authid_rolpassword - 1] = true;
+	nulls[Anum_pg_authid_rolvaliduntil - 1] = true;
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsert(rel, tup);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	PG_RETURN_VOID();
 }

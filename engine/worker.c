@@ -154,6 +154,34 @@ ensure_slot(const char *slot)
 	ereport(LOG, (errmsg("pg_tviews: created replication slot \"%s\"", slot)));
 }
 
+/*
+ * Whether the engine of this database is switched off
+ * (pg_tviews_system_disable), from the catalog: it survives restarts.
+ */
+static void
+load_enabled(void)
+{
+	bool		enabled = true;
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute("SELECT enabled FROM tviews.engine", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		enabled = isnull || DatumGetBool(d);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	my_engine->paused = !enabled;
+	LWLockRelease(pgtv_shared->lock);
+}
+
 /* decoding output: straight into the collector */
 static void
 prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid,
@@ -325,6 +353,7 @@ worker_loop(Oid dboid)
 	pgstat_report_appname("pg_tviews engine");
 
 	ensure_slot(slot);
+	load_enabled();
 	ctx = start_decoding(slot);
 	ereport(LOG,
 			(errmsg("pg_tviews engine started for database %u, streaming slot \"%s\" from %X/%X",
@@ -346,6 +375,19 @@ worker_loop(Oid dboid)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/*
+		 * Switched off: decode nothing, apply nothing.  The slot keeps the
+		 * WAL, so nothing is lost; the lag grows, visibly.
+		 */
+		if (my_engine->paused)
+		{
+			set_state(PGTV_ENGINE_PAUSED);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
 		}
 
 		old = MemoryContextSwitchTo(loopcxt);
