@@ -134,7 +134,8 @@ CREATE FUNCTION pg_tviews_engines(
     OUT heartbeat timestamptz, OUT restarts integer, OUT decoded_lsn pg_lsn,
     OUT applied_lsn pg_lsn, OUT confirmed_lsn pg_lsn, OUT batches bigint,
     OUT changes bigint, OUT keys_refreshed bigint, OUT queued integer,
-    OUT last_error text, OUT paused boolean, OUT oldest_pending_at timestamptz)
+    OUT last_error text, OUT paused boolean, OUT oldest_pending_at timestamptz,
+    OUT caught_up_at timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_tviews_engines' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION pg_tviews_engines() IS
@@ -906,10 +907,12 @@ SELECT d.oid::bigint AS rowid,
        s.restart_lsn,
        s.confirmed_flush_lsn,
        pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint AS lag_bytes,
-       CASE WHEN e.oldest_pending_at IS NOT NULL
-            THEN round(extract(epoch FROM clock_timestamp() - e.oldest_pending_at)::numeric, 3)
-            WHEN pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn) = 0 THEN 0
-            ELSE round(extract(epoch FROM clock_timestamp() - e.heartbeat)::numeric, 3)
+       -- how long the engine has been behind: since it last had applied
+       -- everything flushed (0 when caught up)
+       CASE WHEN pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn) = 0
+                 AND e.oldest_pending_at IS NULL THEN 0
+            ELSE round(extract(epoch FROM clock_timestamp() -
+                       coalesce(least(e.caught_up_at, e.oldest_pending_at), e.started_at))::numeric, 3)
        END AS lag_seconds,
        s.wal_status,
        s.safe_wal_size,

@@ -228,8 +228,8 @@ pg_tviews_engines(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		PgtvEngine *e = &copy[i];
-		Datum		v[16];
-		bool		nulls[16] = {0};
+		Datum		v[17];
+		bool		nulls[17] = {0};
 		TimestampTz oldest = 0;
 		HASH_SEQ_STATUS st;
 		PgtvQueueEntry *q;
@@ -260,6 +260,7 @@ pg_tviews_engines(PG_FUNCTION_ARGS)
 		nulls[13] = (e->last_error[0] == '\0');
 		v[14] = BoolGetDatum(e->paused);
 		v[15] = ts_or_null(oldest, &nulls[15]);
+		v[16] = ts_or_null(e->caught_up_at, &nulls[16]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;

@@ -368,6 +368,8 @@ worker_loop(Oid dboid)
 		XLogRecPtr	oldest;
 		XLogRecPtr	confirm;
 		int			pending;
+		bool		caught_up;
+		XLogRecPtr	pass_flush;
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
@@ -391,6 +393,7 @@ worker_loop(Oid dboid)
 		}
 
 		old = MemoryContextSwitchTo(loopcxt);
+		pass_flush = GetFlushRecPtr(NULL);
 		set_state(PGTV_ENGINE_STREAMING);
 		pgtv_collect_reset();
 		nrecords = decode_available(ctx);
@@ -417,6 +420,7 @@ worker_loop(Oid dboid)
 		 */
 		pending = pgtv_queue_count(MyDatabaseId, &oldest);
 		confirm = ctx->reader->EndRecPtr;
+		caught_up = (pending == 0 && confirm >= pass_flush);
 		if (pending > 0 && oldest < confirm)
 			confirm = oldest;
 		if (confirm > last_confirmed)
@@ -432,6 +436,8 @@ worker_loop(Oid dboid)
 		my_engine->changes += pgtv_collect_nchanges();
 		my_engine->state = PGTV_ENGINE_IDLE;
 		my_engine->heartbeat = GetCurrentTimestamp();
+		if (caught_up)
+			my_engine->caught_up_at = my_engine->heartbeat;
 		LWLockRelease(pgtv_shared->lock);
 
 		/* more WAL or more due work: go on at once */
