@@ -82,6 +82,14 @@ trap 'exit 130' INT TERM
 psql_bench() { "$CLUSTER" psql -v ON_ERROR_STOP=1 -q "$@"; }
 sql_value() { psql_bench -tA -c "$1"; }
 
+# Which build is measured (others may reinstall it while this runs).
+BUILD="pg_tviews_decoder.so md5 $(md5sum "$PKGLIBDIR/pg_tviews_decoder.so" | cut -c1-12)"
+BUILD+=", installed $(date -u -r "$PKGLIBDIR/pg_tviews_decoder.so" '+%Y-%m-%d %H:%M UTC')"
+if rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null); then
+	git -C "$REPO" diff --quiet HEAD -- decoder include 2>/dev/null || rev+=" + local changes"
+	BUILD+=", tree $rev"
+fi
+
 # ---- cluster ----
 "$CLUSTER" destroy >/dev/null 2>&1 || true	# leftovers of an aborted run
 "$CLUSTER" start
@@ -117,10 +125,12 @@ t0=$(date +%s.%N)
 psql_bench -c "SET synchronous_commit = off" -c "CALL bench_workload($NCHANGES, $TXN_SIZE)"
 t1=$(date +%s.%N)
 psql_bench -c "CHECKPOINT" >/dev/null
-read -r wal_bytes ntxn <<<"$(sql_value "
+# (results go through a variable: set -e does not see a failure inside <<<)
+out=$(sql_value "
 	SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$start_lsn'),
 	       CASE WHEN $TXN_SIZE = 0 THEN 1
-	            ELSE ($NCHANGES + $TXN_SIZE - 1) / $TXN_SIZE END" | tr '|' ' ')"
+	            ELSE ($NCHANGES + $TXN_SIZE - 1) / $TXN_SIZE END")
+IFS='|' read -r wal_bytes ntxn <<<"$out"
 log "workload took $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s," \
 	"$((wal_bytes / 1048576)) MiB of WAL"
 
@@ -129,8 +139,8 @@ declare -A ROWS BYTES TIMES CPUS
 for p in "${PLUGINS[@]}"; do
 	IFS='|' read -r label slot bin opts <<<"$p"
 	log "output size: $label"
-	IFS="|" read -r "ROWS[$label]" "BYTES[$label]" <<<"$(sql_value \
-		"SELECT nrows, nbytes FROM bench_output_size('$slot', $bin, '$opts')")"
+	out=$(sql_value "SELECT nrows, nbytes FROM bench_output_size('$slot', $bin, '$opts')")
+	IFS='|' read -r "ROWS[$label]" "BYTES[$label]" <<<"$out"
 done
 
 # ---- timed passes, interleaved (the order rotates each round) ----
@@ -139,9 +149,9 @@ n=${#PLUGINS[@]}
 for ((r = 0; r < RUNS; r++)); do
 	for ((k = 0; k < n; k++)); do
 		IFS='|' read -r label slot bin opts <<<"${PLUGINS[$(((k + r) % n))]}"
-		IFS='|' read -r rows secs cpu <<<"$(sql_value \
-			"SELECT nrows, round(seconds::numeric, 3), round(cpu_seconds::numeric, 2)
-			   FROM bench_peek('$slot', $bin, '$opts', $TICKS)")"
+		out=$(sql_value "SELECT nrows, round(seconds::numeric, 3), round(cpu_seconds::numeric, 2)
+			   FROM bench_peek('$slot', $bin, '$opts', $TICKS)")
+		IFS='|' read -r rows secs cpu <<<"$out"
 		log "run $((r + 1))/$RUNS: $label ${secs}s (cpu ${cpu:-n/a}s, $rows rows)"
 		[ "$rows" = "${ROWS[$label]}" ] ||
 			echo "warning: $label returned $rows rows, the untimed pass ${ROWS[$label]}" >&2
@@ -175,7 +185,8 @@ report="$HERE/out/decode-$NCHANGES-$([ "$TXN_SIZE" = 0 ] && echo single || echo 
 	echo "decoding benchmark: $NCHANGES changes (70% insert, 20% update, 10% delete)" \
 		"in $txn_label, $ntxn commit(s), $((wal_bytes / 1048576)) MiB of WAL"
 	echo "$(nproc) cores; PostgreSQL $(sql_value 'SHOW server_version');" \
-		"work_mem $(sql_value 'SHOW work_mem'); $RUNS peek passes per plugin:"
+		"work_mem $(sql_value 'SHOW work_mem'); $RUNS peek passes per plugin"
+	echo "plugin build: $BUILD"
 	for p in "${PLUGINS[@]}"; do
 		IFS='|' read -r label _ <<<"$p"
 		printf '  %-30s wall%s  cpu%s\n' "$label" "${TIMES[$label]}" "${CPUS[$label]}"

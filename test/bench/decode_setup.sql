@@ -45,6 +45,9 @@ DECLARE
 BEGIN
 	WHILE done < nchanges LOOP
 		this_n := least(batch, nchanges - done);
+		IF txn_size > 0 THEN
+			this_n := least(this_n, txn_size - in_txn);	-- never straddle a commit
+		END IF;
 		nu := this_n / 5;
 		nd := this_n / 10;
 		ni := this_n - nu - nd;
