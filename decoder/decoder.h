@@ -101,6 +101,8 @@ typedef struct DecoderAttr
 	char	   *name_json;		/* "name", JSON-escaped and quoted */
 	char	   *type_name;		/* format_type_with_typemod() */
 	char	   *type_json;		/* ditto, JSON-escaped and quoted */
+	char	   *prefix_json;	/* {"name":..[,"type":..] -- json format */
+	int			prefix_len;
 	Oid			typid;
 	int32		typmod;
 	int			kind;			/* PgtvJsonKind, json_render.h */
@@ -119,6 +121,8 @@ typedef struct DecoderRelInfo
 	char	   *schema_json;
 	char	   *table_json;
 	char	   *key_json;		/* JSON array of key column names */
+	char	   *header_json;	/* ,"schema":..,"table":..,"relid":N,"key":[..] */
+	int			header_len;
 	char		replident;		/* relreplident */
 	int			natts;			/* tupdesc natts, including dropped */
 	int			ncolumns;		/* non-dropped columns */

@@ -49,10 +49,46 @@ decoder_json_quote(const char *str)
 	return buf.data;
 }
 
+/* Append an unsigned number (no printf: this is per change). */
+static inline void
+append_uint32(StringInfo buf, uint32 v)
+{
+	char		num[12];
+	int			n = pg_ultoa_n(v, num);
+
+	appendBinaryStringInfo(buf, num, n);
+}
+
+/* ,"key":"X/X" -- as LSN_FORMAT_ARGS prints it, upper-case hex */
 static inline void
 append_lsn(StringInfo buf, const char *key, XLogRecPtr lsn)
 {
-	appendStringInfo(buf, ",\"%s\":\"%X/%X\"", key, LSN_FORMAT_ARGS(lsn));
+	static const char hexdig[] = "0123456789ABCDEF";
+	char		out[24];
+	int			n = 0;
+	uint32		parts[2] = {(uint32) (lsn >> 32), (uint32) lsn};
+
+	appendStringInfoString(buf, ",\"");
+	appendStringInfoString(buf, key);
+	appendStringInfoString(buf, "\":\"");
+	for (int p = 0; p < 2; p++)
+	{
+		char		tmp[8];
+		int			k = 0;
+		uint32		v = parts[p];
+
+		do
+		{
+			tmp[k++] = hexdig[v & 0xF];
+			v >>= 4;
+		} while (v != 0);
+		while (k > 0)
+			out[n++] = tmp[--k];
+		if (p == 0)
+			out[n++] = '/';
+	}
+	out[n++] = '"';
+	appendBinaryStringInfo(buf, out, n);
 }
 
 /* "xid" is printed when asked for, and always inside a stream. */
@@ -60,7 +96,10 @@ static inline void
 append_xid(StringInfo buf, DecoderState *st, TransactionId xid)
 {
 	if (st->opts.include_xids || st->in_stream)
-		appendStringInfo(buf, ",\"xid\":%u", xid);
+	{
+		appendBinaryStringInfo(buf, ",\"xid\":", 7);
+		append_uint32(buf, xid);
+	}
 }
 
 static inline void
@@ -140,6 +179,7 @@ append_value(StringInfo buf, const DecoderAttr *att, Datum value)
 			break;
 		case PGTV_JSON_NUMBER:
 		case PGTV_JSON_JSON:
+		case PGTV_JSON_JSONB:
 		case PGTV_JSON_TEXT:
 			s = OutputFunctionCall((FmgrInfo *) &att->outfunc, value);
 			pgtv_json_text_value(buf, att->kind, s);
@@ -173,7 +213,9 @@ append_tuple(StringInfo buf, DecoderState *st, DecoderRelInfo *ri,
 
 	heap_deform_tuple(tuple, desc, values, nulls);
 
-	appendStringInfo(buf, ",\"%s\":[", field);
+	appendStringInfoString(buf, ",\"");
+	appendStringInfoString(buf, field);
+	appendBinaryStringInfo(buf, "\":[", 3);
 	for (int i = 0; i < ri->natts; i++)
 	{
 		const DecoderAttr *att = &ri->attrs[i];
@@ -191,20 +233,14 @@ append_tuple(StringInfo buf, DecoderState *st, DecoderRelInfo *ri,
 		if (!first)
 			appendStringInfoCharMacro(buf, ',');
 		first = false;
-		appendStringInfoString(buf, "{\"name\":");
-		appendStringInfoString(buf, att->name_json);
-		if (st->opts.include_types)
-		{
-			appendStringInfoString(buf, ",\"type\":");
-			appendStringInfoString(buf, att->type_json);
-		}
+		appendBinaryStringInfo(buf, att->prefix_json, att->prefix_len);
 		if (nulls[i])
-			appendStringInfoString(buf, ",\"value\":null}");
+			appendBinaryStringInfo(buf, ",\"value\":null}", 14);
 		else if (decoder_datum_is_unchanged_toast(att, values[i]))
-			appendStringInfoString(buf, ",\"unchanged_toast\":true}");
+			appendBinaryStringInfo(buf, ",\"unchanged_toast\":true}", 24);
 		else
 		{
-			appendStringInfoString(buf, ",\"value\":");
+			appendBinaryStringInfo(buf, ",\"value\":", 9);
 			append_value(buf, att, values[i]);
 			appendStringInfoCharMacro(buf, '}');
 		}
@@ -254,16 +290,6 @@ json_commit(LogicalDecodingContext *ctx, DecoderState *st,
 }
 
 static void
-append_relation_header(StringInfo buf, DecoderRelInfo *ri)
-{
-	appendStringInfoString(buf, ",\"schema\":");
-	appendStringInfoString(buf, ri->schema_json);
-	appendStringInfoString(buf, ",\"table\":");
-	appendStringInfoString(buf, ri->table_json);
-	appendStringInfo(buf, ",\"relid\":%u", ri->relid);
-}
-
-static void
 json_change(LogicalDecodingContext *ctx, DecoderState *st,
 			TransactionId xid, Relation rel, DecoderRelInfo *ri,
 			ReorderBufferChange *change)
@@ -290,13 +316,13 @@ json_change(LogicalDecodingContext *ctx, DecoderState *st,
 			action = NULL;		/* keep compiler quiet */
 	}
 
-	appendStringInfo(buf, "{\"action\":\"%s\"", action);
+	appendBinaryStringInfo(buf, "{\"action\":\"", 11);
+	appendStringInfoString(buf, action);
+	appendStringInfoCharMacro(buf, '"');
 	append_xid(buf, st, xid);
 	if (st->opts.include_lsn)
 		append_lsn(buf, "lsn", change->lsn);
-	append_relation_header(buf, ri);
-	appendStringInfoString(buf, ",\"key\":");
-	appendStringInfoString(buf, ri->key_json);
+	appendBinaryStringInfo(buf, ri->header_json, ri->header_len);
 
 	if (newtuple != NULL)
 		append_tuple(buf, st, ri, RelationGetDescr(rel), "columns",

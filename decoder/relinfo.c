@@ -261,6 +261,26 @@ relinfo_build(DecoderRelInfo *ri, Relation rel, const DecoderOptions *opts)
 	appendStringInfoChar(&buf, ']');
 	ri->key_json = buf.data;
 
+	/* what the json format writes for every change of the relation */
+	initStringInfo(&buf);
+	appendStringInfo(&buf, ",\"schema\":%s,\"table\":%s,\"relid\":%u,\"key\":%s",
+					 ri->schema_json, ri->table_json, ri->relid, ri->key_json);
+	ri->header_json = buf.data;
+	ri->header_len = buf.len;
+	for (int i = 0; i < ri->natts; i++)
+	{
+		DecoderAttr *da = &ri->attrs[i];
+
+		if (da->dropped)
+			continue;
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "{\"name\":%s", da->name_json);
+		if (opts->include_types)
+			appendStringInfo(&buf, ",\"type\":%s", da->type_json);
+		da->prefix_json = buf.data;
+		da->prefix_len = buf.len;
+	}
+
 	ri->included = decoder_table_matches(opts, ri->schema, ri->table);
 	for (int i = 0; i < ri->natts; i++)
 	{

@@ -37,7 +37,8 @@ typedef enum PgtvJsonKind
 	PGTV_JSON_INT8,
 	PGTV_JSON_OID,
 	PGTV_JSON_NUMBER,			/* number, NaN/Infinity as strings */
-	PGTV_JSON_JSON,				/* embedded JSON */
+	PGTV_JSON_JSON,				/* embedded JSON (json: line breaks become spaces) */
+	PGTV_JSON_JSONB,			/* embedded JSON, as jsonb_out writes it */
 	PGTV_JSON_BYTEA				/* "\\x..." */
 } PgtvJsonKind;
 
@@ -62,8 +63,9 @@ pgtv_json_kind_for_type(Oid typid)
 		case NUMERICOID:
 			return PGTV_JSON_NUMBER;
 		case JSONOID:
-		case JSONBOID:
 			return PGTV_JSON_JSON;
+		case JSONBOID:
+			return PGTV_JSON_JSONB;
 		case BYTEAOID:
 			return PGTV_JSON_BYTEA;
 		default:
@@ -170,6 +172,7 @@ pgtv_json_text_value(StringInfo buf, PgtvJsonKind kind, const char *s)
 		case PGTV_JSON_INT4:
 		case PGTV_JSON_INT8:
 		case PGTV_JSON_OID:
+		case PGTV_JSON_JSONB:
 			appendStringInfoString(buf, s);
 			break;
 		case PGTV_JSON_JSON:
@@ -179,9 +182,18 @@ pgtv_json_text_value(StringInfo buf, PgtvJsonKind kind, const char *s)
 			 * only stand between tokens in valid JSON (inside strings they
 			 * are escaped), so they become spaces: one message, one line.
 			 */
-			for (const char *p = s; *p; p++)
-				appendStringInfoCharMacro(buf,
-										  (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p);
+			while (*s)
+			{
+				size_t		run = strcspn(s, "\n\r\t");
+
+				appendBinaryStringInfo(buf, s, run);
+				s += run;
+				if (*s)
+				{
+					appendStringInfoCharMacro(buf, ' ');
+					s++;
+				}
+			}
 			break;
 		case PGTV_JSON_NUMBER:
 			/* JSON has no NaN or Infinity: those become strings */
