@@ -950,7 +950,7 @@ BEGIN
                     -- stop applying: pending work goes, the TVIEW is stale
                     -- until enabled again, when it is rebuilt
                     UPDATE tviews.tview SET emergency_disabled = true, state = 'stale',
-                           emergency_disable_time = coalesce(emergency_disable_time, now())
+                           emergency_disable_time = now()
                      WHERE tview = t.tview;
                 ELSIF NOT v::boolean AND t.emergency_disabled THEN
                     UPDATE tviews.tview SET emergency_disabled = false
