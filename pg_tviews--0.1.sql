@@ -633,8 +633,11 @@ END
 $$;
 
 -- Record a manual refresh in the catalog and queue the TVIEWs built on it.
-CREATE FUNCTION tviews.note_refresh(tv regclass, started timestamptz, whole boolean)
-RETURNS void LANGUAGE plpgsql AS $$
+-- Called by tviews._note_refresh() (C), which checks that the caller may
+-- refresh the TVIEW and runs this as the extension's owner.
+CREATE FUNCTION tviews.note_refresh(tv regclass, started timestamptz, whole boolean,
+                                    key text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     dep regclass;
 BEGIN
@@ -647,12 +650,19 @@ BEGIN
      WHERE tview = tv;
     IF whole THEN
         DELETE FROM tviews.failed_key WHERE tview = tv;
+    ELSIF key IS NOT NULL THEN
+        DELETE FROM tviews.failed_key f WHERE f.tview = tv AND f.key = note_refresh.key;
     END IF;
     FOR dep IN SELECT DISTINCT s.tview FROM tviews.source s WHERE s.source = tv LOOP
         PERFORM tviews._enqueue(dep, NULL);
     END LOOP;
 END
 $$;
+
+REVOKE ALL ON FUNCTION tviews.note_refresh(regclass, timestamptz, boolean, text) FROM PUBLIC;
+CREATE FUNCTION tviews._note_refresh(tv regclass, started timestamptz, whole boolean,
+                                     key text DEFAULT NULL) RETURNS void
+AS 'MODULE_PATHNAME', 'pg_tviews_note_refresh' LANGUAGE C VOLATILE;
 
 CREATE FUNCTION pg_tviews_refresh(tview_name text) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -662,7 +672,7 @@ DECLARE
     n bigint;
 BEGIN
     EXECUTE tviews.refresh_sql(t.tview, 'all') INTO n;
-    PERFORM tviews.note_refresh(t.tview, started, true);
+    PERFORM tviews._note_refresh(t.tview, started, true);
     RETURN n;
 END
 $$;
@@ -677,8 +687,7 @@ DECLARE
     n bigint;
 BEGIN
     EXECUTE tviews.refresh_sql(t.tview, 'keys') INTO n USING ARRAY[key];
-    DELETE FROM tviews.failed_key f WHERE f.tview = t.tview AND f.key = pg_tviews_refresh_row.key;
-    PERFORM tviews.note_refresh(t.tview, started, false);
+    PERFORM tviews._note_refresh(t.tview, started, false, key);
     RETURN n;
 END
 $$;
@@ -693,7 +702,7 @@ DECLARE
     n bigint;
 BEGIN
     EXECUTE tviews.refresh_sql(t.tview, 'range') INTO n USING lo, hi;
-    PERFORM tviews.note_refresh(t.tview, started, false);
+    PERFORM tviews._note_refresh(t.tview, started, false);
     RETURN n;
 END
 $$;
@@ -752,15 +761,10 @@ REVOKE ALL ON FUNCTION tviews._set_paused(boolean) FROM PUBLIC;
 -- Stop the engine of this database: nothing is decoded or applied; the
 -- slot keeps the WAL, so nothing is lost, and the lag grows (visibly).
 -- Persistent across restarts until pg_tviews_system_enable().
+-- (EXECUTE: superusers and pg_tviews_admin, granted below)
 CREATE FUNCTION pg_tviews_system_disable(reason text DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT pg_has_role(session_user, 'pg_tviews_admin', 'USAGE')
-       AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) THEN
-        RAISE EXCEPTION 'permission denied to disable the pg_tviews engine'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Members of pg_tviews_admin and superusers may.';
-    END IF;
     UPDATE tviews.engine SET enabled = false, changed_at = now(), reason = $1;
     PERFORM tviews._set_paused(true);
     RETURN 'pg_tviews engine disabled: changes are kept in the slot and applied after pg_tviews_system_enable()';
@@ -768,14 +772,8 @@ END
 $$;
 
 CREATE FUNCTION pg_tviews_system_enable() RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT pg_has_role(session_user, 'pg_tviews_admin', 'USAGE')
-       AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) THEN
-        RAISE EXCEPTION 'permission denied to enable the pg_tviews engine'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Members of pg_tviews_admin and superusers may.';
-    END IF;
     UPDATE tviews.engine SET enabled = true, changed_at = now(), reason = NULL;
     PERFORM tviews._set_paused(false);
     RETURN 'pg_tviews engine enabled';
@@ -926,7 +924,7 @@ WHERE s.slot_name = 'pg_tviews_' || d.oid;
 -- extension's owner, after PostgreSQL checked the caller's privileges on
 -- the foreign table).  cols/vals: the columns the statement set, as text.
 CREATE FUNCTION tviews.fdw_update(tbl text, rowid bigint, cols text[], vals text[])
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tv regclass;
     t tviews.tview;
@@ -980,9 +978,14 @@ BEGIN
             CASE cols[i]
             WHEN 'priority' THEN
                 IF v IS NULL OR v NOT IN ('high', 'normal', 'low') THEN
-                    RAISE EXCEPTION 'invalid priority "%"', v
+                    RAISE EXCEPTION 'invalid priority %', coalesce(quote_literal(v), 'NULL')
                         USING ERRCODE = 'invalid_parameter_value',
                               HINT = 'Valid priorities are: high, normal, low.';
+                END IF;
+                IF rowid >= (1::bigint << 46) THEN
+                    RAISE EXCEPTION 'a parked refresh has no priority'
+                        USING ERRCODE = 'feature_not_supported',
+                              HINT = 'Retry it with retry_count = 0, or delete it.';
                 END IF;
                 PERFORM tviews._queue_set(rowid, v, NULL);
             WHEN 'retry_count' THEN
@@ -1020,7 +1023,7 @@ $$;
 -- stale (pg_tviews_refresh() or an emergency enable rebuilds them); a
 -- parked refresh is forgotten; processed rows are history and stay.
 CREATE FUNCTION tviews.fdw_delete(tbl text, rowid bigint)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tv oid;
 BEGIN
@@ -1043,7 +1046,7 @@ END
 $$;
 
 CREATE FUNCTION tviews.fdw_insert(tbl text, cols text[], vals text[])
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     entity text;
     keyval text;
@@ -1069,9 +1072,13 @@ BEGIN
             END IF;
         END CASE;
     END LOOP;
-    tv := to_regclass(entity);
-    IF tv IS NULL OR NOT EXISTS (SELECT FROM tviews.tview WHERE tview = tv) THEN
-        RAISE EXCEPTION '"%" is not a TVIEW', entity USING ERRCODE = 'undefined_table';
+    -- the wrapper passes entity_name resolved to an oid, as the caller saw it
+    IF entity IS NULL THEN
+        RAISE EXCEPTION 'entity_name is required' USING ERRCODE = 'not_null_violation';
+    END IF;
+    tv := entity::oid::regclass;
+    IF NOT EXISTS (SELECT FROM tviews.tview WHERE tview = tv) THEN
+        RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
     END IF;
     IF prio NOT IN ('high', 'normal', 'low') THEN
         RAISE EXCEPTION 'invalid priority "%"', prio
@@ -1080,7 +1087,7 @@ BEGIN
     PERFORM tviews._enqueue(tv, keyval);
     IF prio <> 'normal' THEN
         PERFORM tviews._queue_set(
-            (SELECT e.rowid FROM pg_tviews_queue_entries() e
+            (SELECT e.rowid FROM @extschema@.pg_tviews_queue_entries() e
               WHERE e.tview = tv AND e.key IS NOT DISTINCT FROM keyval
                 AND e.status IN ('pending', 'retrying')), prio, NULL);
     END IF;
@@ -1090,17 +1097,17 @@ $$;
 -- TRUNCATE of the queue: all pending and parked work of this database
 -- goes; the TVIEWs concerned are marked stale.
 CREATE FUNCTION tviews.fdw_truncate(tbl text)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF tbl <> 'queue' THEN
         RAISE EXCEPTION 'cannot truncate pg_tviews status table "%"', tbl
             USING ERRCODE = 'feature_not_supported';
     END IF;
     UPDATE tviews.tview SET state = 'stale'
-     WHERE tview IN (SELECT e.tview FROM pg_tviews_queue_entries() e
+     WHERE tview IN (SELECT e.tview FROM @extschema@.pg_tviews_queue_entries() e
                       WHERE e.status IN ('pending', 'retrying')
                      UNION SELECT k.tview FROM tviews.failed_key k);
-    PERFORM tviews._queue_drop(e.rowid) FROM pg_tviews_queue_entries() e
+    PERFORM tviews._queue_drop(e.rowid) FROM @extschema@.pg_tviews_queue_entries() e
      WHERE e.status IN ('pending', 'retrying');
     DELETE FROM tviews.failed_key;
 END
@@ -1119,14 +1126,15 @@ REVOKE ALL ON FUNCTION tviews._queue_drop(bigint), tviews._queue_set(bigint, tex
 -- ('ok', 'warning', 'critical') and what to look at: what a pager needs.
 CREATE FUNCTION pg_tviews_health_check(
     OUT component text, OUT status text, OUT detail text)
-RETURNS SETOF record LANGUAGE plpgsql STABLE AS $$
+RETURNS SETOF record LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e record;
     s record;
     n bigint;
     m bigint;
 BEGIN
-    SELECT * INTO e FROM pg_tviews_engines() x WHERE x.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
+    SELECT * INTO e FROM @extschema@.pg_tviews_engines() x WHERE x.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
     component := 'engine';
     IF e IS NULL OR e.state IN ('stopped', 'starting') AND e.pid IS NULL THEN
         status := 'critical';
@@ -1146,10 +1154,10 @@ BEGIN
     RETURN NEXT;
 
     component := 'slot';
-    SELECT * INTO s FROM tviews.slot_rows r WHERE r.slot_name = pg_tviews_slot_name();
+    SELECT * INTO s FROM tviews.slot_rows r WHERE r.slot_name = @extschema@.pg_tviews_slot_name();
     IF s IS NULL THEN
         status := CASE WHEN EXISTS (SELECT FROM tviews.tview) THEN 'critical' ELSE 'warning' END;
-        detail := format('replication slot %s does not exist (the engine creates it)', pg_tviews_slot_name());
+        detail := format('replication slot %s does not exist (the engine creates it)', @extschema@.pg_tviews_slot_name());
     ELSIF s.wal_status = 'lost' THEN
         status := 'critical';
         detail := 'the slot lost WAL it needed (max_slot_wal_keep_size): refresh every TVIEW with pg_tviews_refresh()';
@@ -1165,8 +1173,7 @@ BEGIN
     component := 'queue';
     SELECT count(*) FILTER (WHERE x.status IN ('pending', 'retrying')),
            count(*) FILTER (WHERE x.status = 'retrying')
-      INTO n, m FROM pg_tviews_queue_entries() x;
-    SELECT count(*) INTO e FROM tviews.failed_key;
+      INTO n, m FROM @extschema@.pg_tviews_queue_entries() x;
     status := CASE WHEN n > 10000 THEN 'critical'
                    WHEN m > 0 OR (SELECT count(*) FROM tviews.failed_key) > 0 THEN 'warning'
                    ELSE 'ok' END;
@@ -1219,7 +1226,19 @@ GRANT SELECT ON pg_tviews_metadata, pg_tviews_queue, pg_tviews_dependencies,
                 pg_tviews_workers, pg_tviews_slots TO pg_monitor, pg_tviews_admin;
 GRANT UPDATE ON pg_tviews_metadata TO pg_tviews_admin;
 GRANT INSERT, UPDATE, DELETE, TRUNCATE ON pg_tviews_queue TO pg_tviews_admin;
-GRANT USAGE ON SCHEMA tviews TO pg_monitor, pg_tviews_admin;
+-- The catalog is readable like PostgreSQL's own (definitions, lineage);
+-- parked keys and their errors only by monitoring and admin roles.
+GRANT USAGE ON SCHEMA tviews TO PUBLIC;
+GRANT SELECT ON tviews.tview, tviews.source, tviews.tracked, tviews.engine TO PUBLIC;
+GRANT SELECT ON tviews.failed_key TO pg_monitor, pg_tviews_admin;
+GRANT SELECT ON tviews.metadata_rows, tviews.queue_rows, tviews.dependency_rows,
+                tviews.worker_rows, tviews.slot_rows TO pg_monitor, pg_tviews_admin;
+REVOKE ALL ON FUNCTION pg_tviews_health_check() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_tviews_health_check() TO pg_monitor, pg_tviews_admin;
+REVOKE ALL ON FUNCTION pg_tviews_system_disable(text), pg_tviews_system_enable() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_tviews_system_disable(text), pg_tviews_system_enable() TO pg_tviews_admin;
+GRANT UPDATE ON tviews.engine TO pg_tviews_admin;
+GRANT EXECUTE ON FUNCTION tviews._set_paused(boolean) TO pg_tviews_admin;
 
 -- A slot left by an earlier installation in this database is stale: its
 -- unconfirmed changes refer to catalog tables that no longer exist.  Stop

@@ -33,6 +33,7 @@
 
 #include "engine.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -43,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* A TVIEW as the engine needs it for one pass. */
@@ -596,7 +598,7 @@ refresh_full(ApplyTview *t, XLogRecPtr lsn)
  * apply it, and it would hold the slot back forever.
  */
 static void
-purge_orphans(List *tvs)
+purge_orphans(List *tvs, TransactionId list_xmin)
 {
 	HASH_SEQ_STATUS st;
 	PgtvQueueEntry *e;
@@ -618,6 +620,17 @@ purge_orphans(List *tvs)
 				break;
 			}
 		}
+		/*
+		 * Work queued by a transaction (e.g. the one that just re-enabled
+		 * the TVIEW) is judged only once that transaction is over and we
+		 * look at the catalog again (next pass): our list may predate it.
+		 */
+		if (!known && TransactionIdIsValid(e->wait_xid))
+		{
+			if (TransactionIdIsInProgress(e->wait_xid) ||
+				!TransactionIdPrecedes(e->wait_xid, list_xmin))
+				continue;
+		}
 		if (!known)
 		{
 			pgtv_record_recent(e, PGTV_DROPPED, "TVIEW dropped or emergency-disabled");
@@ -637,12 +650,15 @@ pgtv_apply_queue(void)
 	List	   *order;
 	ListCell   *lc;
 	int			processed = 0;
+	TransactionId list_xmin;
 
 	if (pgtv_queue_count(MyDatabaseId, NULL) == 0)
 		return 0;
 
+	/* transactions at or after this xmin may be invisible to the list */
+	list_xmin = GetActiveSnapshot()->xmin;
 	order = load_tviews();
-	purge_orphans(order);
+	purge_orphans(order, list_xmin);
 	order = order_tviews(order);
 	foreach(lc, order)
 	{

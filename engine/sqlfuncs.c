@@ -25,6 +25,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_authid.h"
 #include "access/xlog.h"
+#include "executor/spi.h"
 #include "access/xlog_internal.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,7 +36,10 @@
 #include "utils/pg_lsn.h"
 #include "utils/acl.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
+#include "catalog/pg_class.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pg_tviews_slot_name);
@@ -514,5 +518,67 @@ pg_tviews_create_admin_role(PG_FUNCTION_ARGS)
 	CatalogTupleInsert(rel, tup);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pg_tviews_note_refresh);
+
+/* A relation's owner, or InvalidOid if it is gone. */
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * tviews._note_refresh(tv, started, whole, key): record a manual refresh
+ * (times, state, parked keys, dependents queued).  Only the TVIEW's owner
+ * (or a member of the owning role) may, as for REFRESH MATERIALIZED VIEW;
+ * the catalog work then runs as the extension's owner.
+ */
+Datum
+pg_tviews_note_refresh(PG_FUNCTION_ARGS)
+{
+	Oid			tview = PG_GETARG_OID(0);
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			types[4] = {REGCLASSOID, TIMESTAMPTZOID, BOOLOID, TEXTOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_VOID();
+	owner = relation_owner(tview);
+	if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of TVIEW %s",
+						OidIsValid(owner) ? get_rel_name(tview) : "(dropped)")));
+	args[0] = ObjectIdGetDatum(tview);
+	args[1] = PG_GETARG_DATUM(1);
+	args[2] = PG_GETARG_DATUM(2);
+	if (PG_ARGISNULL(3))
+	{
+		args[3] = (Datum) 0;
+		nulls[3] = 'n';
+	}
+	else
+		args[3] = PG_GETARG_DATUM(3);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	SPI_execute_with_args("SELECT tviews.note_refresh($1, $2, $3, $4)", 4, types, args,
+						  nulls, false, 0);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
 	PG_RETURN_VOID();
 }

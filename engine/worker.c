@@ -99,6 +99,7 @@ extension_present(void)
 {
 	bool		present;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	present = OidIsValid(get_extension_oid("pg_tviews", true));
 	CommitTransactionCommand();
@@ -262,6 +263,8 @@ process_batch(void)
 {
 	int			nqueued;
 
+	/* now() in the batch is the batch's time, not the worker's start */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	/* before any snapshot is taken: see the decoded commits */
 	pgtv_collect_wait_visible();

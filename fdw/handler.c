@@ -30,6 +30,7 @@
 #include "nodes/nodeFuncs.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
@@ -43,6 +44,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -114,7 +116,10 @@ pgtv_tid_to_rowid(ItemPointer tid)
 /*
  * Run internal queries as the bootstrap superuser, who owns the extension
  * (it requires a superuser to install).  The caller restores with
- * SetUserIdAndSecContext(*save_userid, *save_sec).
+ * SetUserIdAndSecContext(*save_userid, *save_sec).  Internal queries name
+ * every function and operator by schema (the caller's search_path stays in
+ * force, since entity_name is rendered for it) and call only functions of
+ * the tviews schema, which set their own search_path.
  */
 void
 pgtv_as_extension_owner(Oid *save_userid, int *save_sec)
@@ -156,17 +161,23 @@ pg_tviews_fdw_validator(PG_FUNCTION_ARGS)
 
 /* ---------- planning ---------- */
 
-/* Rows in a status table now: a sane estimate at no cost. */
+/*
+ * Rows in a status table now: a sane estimate at little cost.  Only for
+ * roles that may read the table (others get the executor's permission
+ * error, and a default estimate); the query names everything by schema.
+ */
 static double
-count_rows(const StatusTable *t)
+count_rows(const StatusTable *t, Oid foreigntableid)
 {
 	Oid			save_userid;
 	int			save_sec;
 	double		rows = 10;
 
+	if (pg_class_aclcheck(foreigntableid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return rows;
 	pgtv_as_extension_owner(&save_userid, &save_sec);
 	SPI_connect();
-	if (SPI_execute(psprintf("SELECT count(*) FROM tviews.%s", t->view), true, 1) == SPI_OK_SELECT &&
+	if (SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM tviews.%s", t->view), true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
 		bool		isnull;
@@ -185,7 +196,7 @@ get_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	const StatusTable *t = pgtv_status_table_of(foreigntableid);
 
 	baserel->fdw_private = (void *) t;
-	baserel->rows = clamp_row_est(count_rows(t) *
+	baserel->rows = clamp_row_est(count_rows(t, foreigntableid) *
 								  clauselist_selectivity(root, baserel->baserestrictinfo,
 														 0, JOIN_INNER, NULL));
 }
@@ -238,11 +249,12 @@ classify_quals(List *clauses, Index relid, Oid foreigntableid,
 			OpExpr	   *op = (OpExpr *) c;
 			Node	   *l = linitial(op->args);
 			Node	   *r = lsecond(op->args);
-			char	   *opname = get_opname(op->opno);
 			Node	   *val = NULL;
 
-			if (!opname || strcmp(opname, "=") != 0 ||
-				exprType(l) != TEXTOID || exprType(r) != TEXTOID)
+			/* the built-in text equality, under a deterministic collation */
+			if (op->opno != TextEqualOperator ||
+				(OidIsValid(op->inputcollid) &&
+				 !get_collation_isdeterministic(op->inputcollid)))
 				continue;
 			if (is_column(l, relid, foreigntableid, "entity_name"))
 				val = r;
@@ -252,7 +264,7 @@ classify_quals(List *clauses, Index relid, Oid foreigntableid,
 				contain_volatile_functions(val) || contain_subplans(val))
 				continue;
 			*params = lappend(*params, val);
-			appendStringInfo(where, "%sentity_name = $%d",
+			appendStringInfo(where, "%sentity_name OPERATOR(pg_catalog.=) $%d",
 							 where->len ? " AND " : "", list_length(*params));
 			appendStringInfo(explain, "%sentity_name = $%d",
 							 explain->len ? ", " : "", list_length(*params));
@@ -295,6 +307,7 @@ get_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 typedef struct StatusScanState
 {
+	MemoryContext cxt;			/* rows live here, for the whole scan */
 	const StatusTable *table;
 	char	   *sql;
 	char	   *pushed;
@@ -399,6 +412,9 @@ begin_scan(ForeignScanState *node, int eflags)
 	st->sql = strVal(lsecond(plan->fdw_private));	/* the WHERE text */
 	st->pushed = strVal(lthird(plan->fdw_private));
 	st->param_exprs = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	/* not the per-tuple context IterateForeignScan runs in */
+	st->cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+									"pg_tviews_fdw scan", ALLOCSET_DEFAULT_SIZES);
 	node->fdw_state = st;
 }
 
@@ -417,6 +433,7 @@ iterate_scan(ForeignScanState *node)
 		char	   *nulls = palloc(Max(n, 1));
 		int			i = 0;
 		ListCell   *lc;
+		MemoryContext old;
 
 		foreach(lc, st->param_exprs)
 		{
@@ -428,8 +445,11 @@ iterate_scan(ForeignScanState *node)
 			nulls[i] = isnull ? 'n' : ' ';
 			i++;
 		}
+		MemoryContextReset(st->cxt);
+		old = MemoryContextSwitchTo(st->cxt);
 		st->tuples = pgtv_fetch_rows(node->ss.ss_currentRelation, st->table,
 									 st->sql, n, types, values, nulls);
+		MemoryContextSwitchTo(old);
 		st->next = 0;
 		st->loaded = true;
 	}

@@ -215,7 +215,8 @@ exec_delete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	List	   *rows;
 
 	/* the row as it is now, for RETURNING; gone means nothing to delete */
-	rows = pgtv_fetch_rows(rinfo->ri_RelationDesc, ms->table, "rowid = $1",
+	rows = pgtv_fetch_rows(rinfo->ri_RelationDesc, ms->table,
+						   "rowid OPERATOR(pg_catalog.=) $1",
 						   1, &types[1], &args[1], NULL);
 	if (rows == NIL)
 		return NULL;
@@ -240,6 +241,37 @@ exec_insert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			attnums = lappend_int(attnums, a);
 	args[0] = CStringGetTextDatum(ms->table->name);
 	columns_arrays(slot, attnums, &args[1], &args[2]);
+
+	/*
+	 * entity_name names a relation as the caller sees it (search_path):
+	 * resolve it here, before the work runs as the extension's owner.
+	 */
+	{
+		ArrayType  *cols = DatumGetArrayTypeP(args[1]);
+		ArrayType  *vals = DatumGetArrayTypeP(args[2]);
+		Datum	   *c;
+		Datum	   *v;
+		bool	   *vn;
+		int			n;
+		int			dims[1];
+		int			lbs[1] = {1};
+
+		deconstruct_array(cols, TEXTOID, -1, false, TYPALIGN_INT, &c, NULL, &n);
+		deconstruct_array(vals, TEXTOID, -1, false, TYPALIGN_INT, &v, &vn, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (strcmp(TextDatumGetCString(c[i]), "entity_name") == 0 && !vn[i])
+			{
+				Oid			relid = DatumGetObjectId(DirectFunctionCall1(regclassin,
+																		 CStringGetDatum(TextDatumGetCString(v[i]))));
+
+				v[i] = CStringGetTextDatum(psprintf("%u", relid));
+			}
+		}
+		dims[0] = n;
+		args[2] = PointerGetDatum(construct_md_array(v, vn, 1, dims, lbs, TEXTOID, -1,
+													 false, TYPALIGN_INT));
+	}
 	call_writer("SELECT tviews.fdw_insert($1, $2, $3)", 3, types, args, NULL);
 	return slot;
 }
