@@ -149,6 +149,7 @@ typedef struct PgtvEngine
 	uint64		keys_refreshed;
 	bool		paused;			/* pg_tviews_system_disable() */
 	TimestampTz caught_up_at;	/* last time all flushed WAL was applied */
+	TransactionId wake_xid;		/* transaction that woke us (CREATE EXTENSION) */
 	char		last_error[PGTV_ERROR_LEN];
 } PgtvEngine;
 

@@ -63,12 +63,17 @@ wake_engine(void)
 	PgtvEngine *e;
 
 	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
-	e = pgtv_engine_for_db(MyDatabaseId, false);
+	e = pgtv_engine_for_db(MyDatabaseId, true);
 	if (e && e->latch)
 		SetLatch(e->latch);
-	/* a database that had no extension is worth a look now */
+	/*
+	 * A database that had no extension is worth a look now -- once this
+	 * transaction (CREATE EXTENSION) is over, which the engine waits for.
+	 */
 	if (e && e->state == PGTV_ENGINE_NO_EXTENSION)
 		e->checked_at = 0;
+	if (e)
+		e->wake_xid = GetTopTransactionIdIfAny();
 	if (pgtv_shared->launcher_latch)
 		SetLatch(pgtv_shared->launcher_latch);
 	LWLockRelease(pgtv_shared->lock);

@@ -47,6 +47,8 @@
 #include "replication/logical.h"
 #include "replication/slot.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/procarray.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -93,12 +95,27 @@ worker_exit(int code, Datum arg)
 		SetLatch(pgtv_shared->launcher_latch);
 }
 
-/* Is the extension installed in this database? */
+/*
+ * Is the extension installed in this database?  If a transaction that
+ * woke us (CREATE EXTENSION calls pg_tviews._wakeup()) is still running,
+ * wait for it before answering: otherwise we would look too early, say
+ * no, and not look again for a while.
+ */
 static bool
 extension_present(void)
 {
 	bool		present;
+	TransactionId wake_xid;
 
+	LWLockAcquire(pgtv_shared->lock, LW_SHARED);
+	wake_xid = my_engine->wake_xid;
+	LWLockRelease(pgtv_shared->lock);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (TransactionIdIsValid(wake_xid) && TransactionIdIsInProgress(wake_xid))
+		XactLockTableWait(wake_xid, NULL, NULL, XLTW_None);
+	CommitTransactionCommand();
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	present = OidIsValid(get_extension_oid("pg_tviews", true));
