@@ -79,6 +79,7 @@ typedef struct TakenKey
 	XLogRecPtr	lsn;
 	int			priority;
 	uint64		seq;
+	uint32		gen;			/* generation when taken */
 } TakenKey;
 
 /* high priority first, then in queueing order */
@@ -220,7 +221,7 @@ order_tviews(List *tvs)
  * is due.
  */
 static List *
-take_due(Oid tview, bool *full, XLogRecPtr *full_lsn)
+take_due(Oid tview, bool *full, XLogRecPtr *full_lsn, uint32 *full_gen)
 {
 	HASH_SEQ_STATUS st;
 	PgtvQueueEntry *e;
@@ -243,6 +244,7 @@ take_due(Oid tview, bool *full, XLogRecPtr *full_lsn)
 		{
 			*full = true;
 			*full_lsn = e->source_lsn;
+			*full_gen = e->gen;
 		}
 		else
 		{
@@ -252,6 +254,7 @@ take_due(Oid tview, bool *full, XLogRecPtr *full_lsn)
 			k->lsn = e->source_lsn;
 			k->priority = e->priority;
 			k->seq = e->seq;
+			k->gen = e->gen;
 			keys = lappend(keys, k);
 		}
 	}
@@ -260,9 +263,13 @@ take_due(Oid tview, bool *full, XLogRecPtr *full_lsn)
 	return keys;
 }
 
-/* Remove a processed entry, remembering how it ended. */
+/*
+ * Remove a processed entry, remembering how it ended -- unless it was
+ * queued again since it was taken (gen moved): then that later request
+ * still stands and the entry stays.
+ */
 static void
-dequeue(Oid tview, const char *key, bool full, PgtvOutcome outcome)
+dequeue(Oid tview, const char *key, bool full, PgtvOutcome outcome, uint32 gen)
 {
 	PgtvQueueKey k;
 	PgtvQueueEntry *e;
@@ -275,7 +282,7 @@ dequeue(Oid tview, const char *key, bool full, PgtvOutcome outcome)
 		strlcpy(k.key, key, PGTV_KEY_LEN);
 	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
 	e = hash_search(pgtv_queue, &k, HASH_FIND, NULL);
-	if (e != NULL)
+	if (e != NULL && e->gen == gen)
 	{
 		pgtv_record_recent(e, outcome, NULL);
 		hash_search(pgtv_queue, &k, HASH_REMOVE, NULL);
@@ -288,7 +295,8 @@ dequeue(Oid tview, const char *key, bool full, PgtvOutcome outcome)
  * it once it has used up its retries.
  */
 static void
-note_failure(ApplyTview *t, const char *key, bool full, const char *msg)
+note_failure(ApplyTview *t, const char *key, bool full, const char *msg,
+			 uint32 e_gen)
 {
 	PgtvQueueKey k;
 	PgtvQueueEntry *e;
@@ -329,7 +337,7 @@ note_failure(ApplyTview *t, const char *key, bool full, const char *msg)
 								  " SET error = EXCLUDED.error, attempts = f.attempts + EXCLUDED.attempts,"
 								  "     failed_at = now()",
 								  4, argtypes, args, NULL, false, 0);
-			dequeue(t->tview, key, full, PGTV_FAILED);
+			dequeue(t->tview, key, full, PGTV_FAILED, e_gen);
 			ereport(WARNING,
 					(errmsg("pg_tviews: parked %s of TVIEW %s after %d failed attempts",
 							full ? "the full refresh" : psprintf("key %s", key),
@@ -568,27 +576,28 @@ refresh_keys(ApplyTview *t, List *keys, int from, int to)
 				refresh_keys(t, keys, mid, to);
 		}
 		note_failure(t, ((TakenKey *) list_nth(keys, from))->key, false,
-					 edata->message);
+					 edata->message, ((TakenKey *) list_nth(keys, from))->gen);
 		return 0;
 	}
 	for (int i = from; i < to; i++)
-		dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false, PGTV_DONE);
+		dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false, PGTV_DONE,
+				((TakenKey *) list_nth(keys, i))->gen);
 	return w.changed;
 }
 
 /* Refresh a whole TVIEW in a subtransaction. */
 static int64
-refresh_full(ApplyTview *t, XLogRecPtr lsn)
+refresh_full(ApplyTview *t, XLogRecPtr lsn, uint32 gen)
 {
 	RefreshWork w = {t, NIL, 0, 0, lsn, 0};
 	ErrorData  *edata = run_in_subxact(refresh_full_work, &w);
 
 	if (edata != NULL)
 	{
-		note_failure(t, NULL, true, edata->message);
+		note_failure(t, NULL, true, edata->message, gen);
 		return 0;
 	}
-	dequeue(t->tview, NULL, true, PGTV_DONE);
+	dequeue(t->tview, NULL, true, PGTV_DONE, gen);
 	return w.changed;
 }
 
@@ -665,7 +674,8 @@ pgtv_apply_queue(void)
 		ApplyTview *t = lfirst(lc);
 		bool		full;
 		XLogRecPtr	full_lsn = InvalidXLogRecPtr;
-		List	   *keys = take_due(t->tview, &full, &full_lsn);
+		uint32		full_gen = 0;
+		List	   *keys = take_due(t->tview, &full, &full_lsn, &full_gen);
 		TimestampTz start = GetCurrentTimestamp();
 		int64		changed = 0;
 		int			nkeys = list_length(keys);
@@ -674,11 +684,11 @@ pgtv_apply_queue(void)
 			continue;
 		if (full)
 		{
-			changed = refresh_full(t, full_lsn);
+			changed = refresh_full(t, full_lsn, full_gen);
 			/* the full refresh covered the keys too */
 			for (int i = 0; i < nkeys; i++)
 				dequeue(t->tview, ((TakenKey *) list_nth(keys, i))->key, false,
-						PGTV_DONE);
+						PGTV_DONE, ((TakenKey *) list_nth(keys, i))->gen);
 			processed += 1 + nkeys;
 		}
 		else

@@ -210,6 +210,7 @@ typedef struct PgtvQueueEntry
 {
 	PgtvQueueKey k;				/* hash key: must be first */
 	uint64		seq;			/* stable row id (status tables' ctid) */
+	uint32		gen;			/* bumped whenever it is queued again */
 	int			priority;		/* PGTV_PRIO_* */
 	XLogRecPtr	source_lsn;		/* commit LSN of the oldest change */
 	TimestampTz enqueued_at;

@@ -174,6 +174,7 @@ pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
 	}
 	if (!found)
 	{
+		e->gen = 0;
 		e->seq = pgtv_shared->next_seq++;
 		e->priority = PGTV_PRIO_NORMAL;
 		e->source_lsn = lsn;
@@ -183,8 +184,13 @@ pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
 		e->wait_xid = InvalidTransactionId;
 		e->error[0] = '\0';
 	}
-	else if (lsn < e->source_lsn)
-		e->source_lsn = lsn;
+	else
+	{
+		/* queued again: whoever is refreshing it now must not drop it */
+		e->gen++;
+		if (lsn < e->source_lsn)
+			e->source_lsn = lsn;
+	}
 	if (TransactionIdIsValid(wait_xid))
 		e->wait_xid = wait_xid;
 	LWLockRelease(pgtv_shared->lock);
