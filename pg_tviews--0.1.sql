@@ -159,7 +159,7 @@ COMMENT ON FUNCTION pg_tviews_wait(interval) IS
 -- replays at this transaction's commit, so the decoder starts (or stops)
 -- emitting its changes from exactly that point.
 CREATE FUNCTION tviews.sync_tracked() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r record;
 BEGIN
@@ -280,12 +280,21 @@ LANGUAGE plpgsql AS $$
 DECLARE
     slot name := pg_tviews_slot_name();
 BEGIN
+    -- normally the engine made it when the extension was created
+    IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = slot)
+       AND NOT (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user) THEN
+        PERFORM tviews._wakeup();
+        FOR i IN 1 .. 100 LOOP
+            EXIT WHEN EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = slot);
+            PERFORM pg_sleep(0.1);
+        END LOOP;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = slot) THEN
         BEGIN
             PERFORM pg_create_logical_replication_slot(slot, 'pg_tviews_decoder');
         EXCEPTION
             WHEN duplicate_object THEN NULL;   -- the engine made it meanwhile
-            WHEN object_not_in_prerequisite_state THEN
+            WHEN object_not_in_prerequisite_state OR insufficient_privilege THEN
                 RAISE EXCEPTION 'cannot create the pg_tviews replication slot "%"', slot
                     USING ERRCODE = 'object_not_in_prerequisite_state',
                           DETAIL = SQLERRM,
@@ -306,7 +315,14 @@ DECLARE
 BEGIN
     FOR r IN SELECT DISTINCT a.source::oid AS relid
              FROM pg_tviews_analyze(def, keycol) a ORDER BY 1 LOOP
-        EXECUTE format('LOCK TABLE %s IN SHARE MODE', r.relid::regclass);
+        BEGIN
+            EXECUTE format('LOCK TABLE %s IN SHARE MODE', r.relid::regclass);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE EXCEPTION 'permission denied to lock table % against writers', r.relid::regclass
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A TVIEW is populated while its base tables are locked against writers (LOCK TABLE ... IN SHARE MODE), so that no concurrent write is missed.',
+                      HINT = 'That needs UPDATE, DELETE or TRUNCATE privilege on the table, besides SELECT.';
+        END;
     END LOOP;
 END
 $$;
@@ -318,12 +334,7 @@ CREATE FUNCTION tviews.register(tv regclass, vw regclass, keycol name, def text)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     r record;
-    keytype regtype;
-    rel text := (SELECT relname FROM pg_class WHERE oid = tv);
 BEGIN
-    SELECT atttypid::regtype INTO keytype
-    FROM pg_attribute WHERE attrelid = tv AND attname = keycol AND NOT attisdropped;
-
     -- parent rules find affected keys through the TVIEW column they match
     FOR r IN SELECT DISTINCT a.tview_column FROM pg_tviews_analyze(def, keycol) a
              WHERE a.rule = 'parent' AND a.tview_column <> keycol
@@ -333,15 +344,11 @@ BEGIN
         EXECUTE format('CREATE INDEX ON %s (%I)', tv, r.tview_column);
     END LOOP;
 
-    INSERT INTO tviews.tview (tview, backing_view, key_column, key_type, definition,
-                              last_refreshed, full_refreshes)
-    VALUES (tv, vw, keycol, keytype, def, now(), 1);
-    INSERT INTO tviews.source
-    SELECT tv, a.source, a.rule, a.source_column, a.tview_column, a.columns_used,
-           a.location, EXISTS (SELECT 1 FROM tviews.tview t WHERE t.tview = a.source)
-    FROM pg_tviews_analyze(def, keycol) a;
+    -- the catalog rows (as the extension's owner, for the TVIEW's owner)
+    PERFORM tviews._catalog_add(tv, vw, keycol, def);
 
-    -- old values of lineage columns must reach the WAL
+    -- old values of lineage columns must reach the WAL (the base tables'
+    -- owners may: as the caller)
     FOR r IN SELECT DISTINCT s.source, s.source_column
              FROM tviews.source s
              WHERE s.tview = tv AND s.rule <> 'full' AND NOT s.source_is_tview
@@ -356,11 +363,45 @@ BEGIN
         RAISE NOTICE 'every change to % (%) refreshes all of %', r.source, r.location, tv
             USING HINT = 'To make it incremental, link it with an equality to the key (e.g. c.fk_post = p.pk_post) or to a column the TVIEW selects (e.g. u.pk_user = p.fk_user, selecting p.fk_user).';
     END LOOP;
-
-    PERFORM tviews.sync_tracked();
     PERFORM tviews._wakeup();
 END
 $$;
+
+-- The catalog side of registering a TVIEW.  Run as the extension's owner
+-- by tviews._catalog_add() (C), which checks that the caller owns the
+-- TVIEW table and its backing view.
+CREATE FUNCTION tviews.catalog_add(tv regclass, vw regclass, keycol name, def text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO tviews.tview (tview, backing_view, key_column, key_type, definition,
+                              last_refreshed, full_refreshes)
+    SELECT tv, vw, keycol, a.atttypid::regtype, def, now(), 1
+    FROM pg_attribute a WHERE a.attrelid = tv AND a.attname = keycol AND NOT a.attisdropped;
+    -- analyse the backing view's definition: printed under this function's
+    -- search_path, every name in it is schema-qualified
+    INSERT INTO tviews.source
+    SELECT tv, a.source, a.rule, a.source_column, a.tview_column, a.columns_used,
+           a.location, EXISTS (SELECT 1 FROM tviews.tview t WHERE t.tview = a.source)
+    FROM @extschema@.pg_tviews_analyze(pg_get_viewdef(vw), keycol) a;
+    PERFORM tviews.sync_tracked();
+END
+$$;
+REVOKE ALL ON FUNCTION tviews.catalog_add(regclass, regclass, name, text) FROM PUBLIC;
+
+-- ... and of forgetting one (pg_tviews_drop).
+CREATE FUNCTION tviews.catalog_remove(tv regclass)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM tviews.tview WHERE tview = tv;
+    PERFORM tviews.sync_tracked();
+END
+$$;
+REVOKE ALL ON FUNCTION tviews.catalog_remove(regclass) FROM PUBLIC;
+
+CREATE FUNCTION tviews._catalog_add(tv regclass, vw regclass, keycol name, def text)
+RETURNS void AS 'MODULE_PATHNAME', 'pg_tviews_catalog_add' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION tviews._catalog_remove(tv regclass)
+RETURNS void AS 'MODULE_PATHNAME', 'pg_tviews_catalog_remove' LANGUAGE C STRICT VOLATILE;
 
 -- Add NOT NULL and the unique index on the key to a TVIEW table.
 CREATE FUNCTION tviews.constrain_key(tv regclass, keycol name) RETURNS void
@@ -540,8 +581,7 @@ BEGIN
                   DETAIL = 'TVIEWs built on it: ' || dep || '.',
                   HINT = 'Drop those TVIEWs first.';
     END IF;
-    DELETE FROM tviews.tview WHERE tview = tv;
-    PERFORM tviews.sync_tracked();
+    PERFORM tviews._catalog_remove(tv);
     EXECUTE format('DROP TABLE %s', tv);
     EXECUTE format('DROP VIEW %s', t.backing_view);
 END
@@ -713,8 +753,10 @@ COMMENT ON FUNCTION pg_tviews_refresh_range(text, text, text) IS
 -- Plain DROP TABLE of a TVIEW, and DROP ... CASCADE of what its
 -- definition reads, keep the catalog right.
 -- ---------------------------------------------------------------------
+-- Runs as the extension's owner: whoever dropped the objects may not
+-- write the catalog, and it touches only what was dropped.
 CREATE FUNCTION tviews.on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     obj record;
     t record;

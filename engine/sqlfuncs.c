@@ -587,3 +587,64 @@ pg_tviews_note_refresh(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(save_userid, save_sec);
 	PG_RETURN_VOID();
 }
+
+PG_FUNCTION_INFO_V1(pg_tviews_catalog_add);
+PG_FUNCTION_INFO_V1(pg_tviews_catalog_remove);
+
+/* The caller must own (be a member of the owner of) every relation. */
+static void
+check_owns(Oid relid, const char *what)
+{
+	Oid			owner = relation_owner(relid);
+
+	if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of %s %s", what,
+						OidIsValid(owner) ? get_rel_name(relid) : "(dropped)")));
+}
+
+/* Run a tviews.* catalog function as the extension's owner. */
+static void
+run_catalog_function(const char *sql, int nargs, Oid *types, Datum *args)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * tviews._catalog_add(tv, vw, keycol, def): record a TVIEW.  TVIEWs are
+ * created by their future owners, who cannot write the catalog; this
+ * checks they own the table and the backing view, then writes it.
+ */
+Datum
+pg_tviews_catalog_add(PG_FUNCTION_ARGS)
+{
+	Oid			types[4] = {REGCLASSOID, REGCLASSOID, NAMEOID, TEXTOID};
+	Datum		args[4] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1),
+	PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)};
+
+	check_owns(PG_GETARG_OID(0), "table");
+	check_owns(PG_GETARG_OID(1), "view");
+	run_catalog_function("SELECT tviews.catalog_add($1, $2, $3, $4)", 4, types, args);
+	PG_RETURN_VOID();
+}
+
+/* tviews._catalog_remove(tv): forget a TVIEW (pg_tviews_drop), for its owner. */
+Datum
+pg_tviews_catalog_remove(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		args[1] = {PG_GETARG_DATUM(0)};
+
+	check_owns(PG_GETARG_OID(0), "TVIEW");
+	run_catalog_function("SELECT tviews.catalog_remove($1)", 1, types, args);
+	PG_RETURN_VOID();
+}
