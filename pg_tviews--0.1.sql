@@ -163,6 +163,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r record;
 BEGIN
+    -- one at a time: concurrent creates over a shared base table would
+    -- each rewrite the table from their own snapshot, the last one losing
+    -- the other's lineage columns
+    LOCK TABLE tviews.tracked IN SHARE ROW EXCLUSIVE MODE;
     FOR r IN
         WITH wanted AS (
             SELECT s.source AS relid,

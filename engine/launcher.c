@@ -119,6 +119,18 @@ launcher_pass(List *dbs)
 	TimestampTz now = GetCurrentTimestamp();
 	long		sleep_ms = LAUNCHER_NAPTIME_MS;
 
+	/* free the slots of databases that are gone (DROP DATABASE) */
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < pgtv_shared->nengines; i++)
+	{
+		PgtvEngine *e = &pgtv_shared->engines[i];
+
+		if (e->state != PGTV_ENGINE_FREE && e->pid == 0 &&
+			!list_member_oid(dbs, e->dboid))
+			memset(e, 0, sizeof(PgtvEngine));
+	}
+	LWLockRelease(pgtv_shared->lock);
+
 	foreach(lc, dbs)
 	{
 		Oid			dboid = lfirst_oid(lc);

@@ -96,6 +96,21 @@ pgtv_engine_for_db(Oid dboid, bool create)
 		if (free_slot == NULL && e->state == PGTV_ENGINE_FREE)
 			free_slot = e;
 	}
+	/*
+	 * No free slot: take one of a database found without the extension
+	 * (it only remembers when that was checked).
+	 */
+	if (create && free_slot == NULL)
+	{
+		for (int i = 0; i < pgtv_shared->nengines; i++)
+		{
+			PgtvEngine *e = &pgtv_shared->engines[i];
+
+			if (e->state == PGTV_ENGINE_NO_EXTENSION && e->pid == 0 &&
+				(free_slot == NULL || e->checked_at < free_slot->checked_at))
+				free_slot = e;
+		}
+	}
 	if (!create || free_slot == NULL)
 		return NULL;
 	memset(free_slot, 0, sizeof(PgtvEngine));

@@ -48,6 +48,7 @@
 #include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
+#include "storage/spin.h"
 #include "storage/procarray.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -227,6 +228,28 @@ start_decoding(const char *slot)
 	options = lappend(options, makeDefElem("actions",
 										   (Node *) makeString("insert,update,delete,truncate"), -1));
 
+	/*
+	 * A predecessor that was just terminated may not have released the
+	 * slot yet: give it a moment rather than failing and restarting.
+	 */
+	for (int i = 0; i < 100; i++)
+	{
+		ReplicationSlot *s = SearchNamedReplicationSlot(slot, true);
+		pid_t		holder = 0;
+
+		if (s != NULL)
+		{
+			SpinLockAcquire(&s->mutex);
+			holder = s->active_pid;
+			SpinLockRelease(&s->mutex);
+		}
+		if (holder == 0 || holder == MyProcPid)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	ReplicationSlotAcquire(slot, true);
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, options, false,
 								XL_ROUTINE(.page_read = read_local_xlog_page,
