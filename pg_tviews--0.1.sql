@@ -657,6 +657,16 @@ BEGIN
 END
 $$;
 
+-- One refresh of a TVIEW at a time, engine or manual: taken before the
+-- refresh statement's snapshot, so that no refresh computed from an older
+-- snapshot overwrites what a newer one wrote.  Readers are not blocked.
+CREATE FUNCTION tviews.lock_for_refresh(tv regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tv);
+END
+$$;
+
 -- May the current user refresh this TVIEW by hand?  As for REFRESH
 -- MATERIALIZED VIEW: its owner (or a member of the owning role).
 CREATE FUNCTION tviews.check_refresh_privilege(tv regclass)
@@ -715,6 +725,7 @@ DECLARE
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
+    PERFORM tviews.lock_for_refresh(t.tview);
     EXECUTE tviews.refresh_sql(t.tview, 'all') INTO n;
     PERFORM tviews._note_refresh(t.tview, started, true);
     RETURN n;
@@ -730,6 +741,7 @@ DECLARE
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
+    PERFORM tviews.lock_for_refresh(t.tview);
     EXECUTE tviews.refresh_sql(t.tview, 'keys') INTO n USING ARRAY[key];
     PERFORM tviews._note_refresh(t.tview, started, false, key);
     RETURN n;
@@ -745,6 +757,7 @@ DECLARE
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
+    PERFORM tviews.lock_for_refresh(t.tview);
     EXECUTE tviews.refresh_sql(t.tview, 'range') INTO n USING lo, hi;
     PERFORM tviews._note_refresh(t.tview, started, false);
     RETURN n;

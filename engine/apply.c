@@ -301,6 +301,7 @@ note_failure(ApplyTview *t, const char *key, bool full, const char *msg,
 	PgtvQueueKey k;
 	PgtvQueueEntry *e;
 	int			attempts = 0;
+	TimestampTz enqueued_at = GetCurrentTimestamp();
 
 	memset(&k, 0, sizeof(k));
 	k.dboid = MyDatabaseId;
@@ -313,6 +314,7 @@ note_failure(ApplyTview *t, const char *key, bool full, const char *msg,
 	e = hash_search(pgtv_queue, &k, HASH_FIND, NULL);
 	if (e != NULL)
 	{
+		enqueued_at = e->enqueued_at;
 		attempts = ++e->attempts;
 		strlcpy(e->error, msg, PGTV_ERROR_LEN);
 		e->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -331,12 +333,17 @@ note_failure(ApplyTview *t, const char *key, bool full, const char *msg,
 							  4, argtypes, args, NULL, false, 0);
 		if (attempts >= pgtv_max_retries)
 		{
-			SPI_execute_with_args("INSERT INTO tviews.failed_key AS f (tview, key, full_refresh, error, attempts)"
-								  " VALUES ($1, $2, $2 = '', $3, $4)"
+			Oid			ptypes[5] = {OIDOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+			Datum		pargs[5] = {args[0], args[1], args[2], args[3],
+			TimestampTzGetDatum(enqueued_at)};
+
+			SPI_execute_with_args("INSERT INTO tviews.failed_key AS f"
+								  " (tview, key, full_refresh, error, attempts, enqueued_at)"
+								  " VALUES ($1, $2, $2 = '', $3, $4, $5)"
 								  " ON CONFLICT (tview, key) DO UPDATE"
-								  " SET error = EXCLUDED.error, attempts = f.attempts + EXCLUDED.attempts,"
-								  "     failed_at = now()",
-								  4, argtypes, args, NULL, false, 0);
+								  " SET error = EXCLUDED.error, attempts = EXCLUDED.attempts,"
+								  "     enqueued_at = EXCLUDED.enqueued_at, failed_at = now()",
+								  5, ptypes, pargs, NULL, false, 0);
 			dequeue(t->tview, key, full, PGTV_FAILED, e_gen);
 			ereport(WARNING,
 					(errmsg("pg_tviews: parked %s of TVIEW %s after %d failed attempts",
@@ -361,6 +368,14 @@ run_refresh(ApplyTview *t, const char *sql, Datum keys)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(t->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+
+	/*
+	 * One refresh of a TVIEW at a time (the engine's and manual ones):
+	 * a refresh that computed its rows from an older snapshot must not
+	 * overwrite rows a newer one wrote.  The lock is taken before the
+	 * refresh statement takes its snapshot; readers are not blocked.
+	 */
+	SPI_execute(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", t->name), false, 0);
 	ret = SPI_execute_with_args(sql, keys ? 1 : 0, argtypes, args, NULL, false, 0);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)

@@ -221,6 +221,7 @@ start_decoding(const char *slot)
 {
 	List	   *options = NIL;
 	LogicalDecodingContext *ctx;
+	MemoryContext old;
 
 	options = lappend(options, makeDefElem("format", (Node *) makeString("binary"), -1));
 	options = lappend(options, makeDefElem("tracked", (Node *) makeString("true"), -1));
@@ -251,11 +252,24 @@ start_decoding(const char *slot)
 		CHECK_FOR_INTERRUPTS();
 	}
 	ReplicationSlotAcquire(slot, true);
+
+	/*
+	 * Created inside a transaction, so that PostgreSQL does not mark this
+	 * process as one that only decodes (PROC_IN_LOGICAL_DECODING): others
+	 * would then ignore the xmin of our refresh snapshots, and pruning
+	 * could remove rows they still need.  The context lives on after the
+	 * transaction: it is allocated in a long-lived memory context.
+	 */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	old = MemoryContextSwitchTo(TopMemoryContext);
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, options, false,
 								XL_ROUTINE(.page_read = read_local_xlog_page,
 										   .segment_open = wal_segment_open,
 										   .segment_close = wal_segment_close),
 								prepare_write, do_write, NULL);
+	MemoryContextSwitchTo(old);
+	CommitTransactionCommand();
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
 	return ctx;
 }
