@@ -4,8 +4,8 @@
 # new throwaway cluster (.cluster/, port 54329; an earlier one is
 # destroyed), creates a FraiseQL-style
 # schema with TVIEWs, runs live writes from two concurrent clients, and
-# shows the TVIEWs before and after, the engine's state and lag, and what
-# the decoder streams.
+# shows the TVIEWs before and after, the status tables (engine state, lag,
+# queue, health), and what the decoder streams.
 #
 #   scripts/demo.sh            (also: make demo)
 #   scripts/cluster.sh psql    to look around afterwards
@@ -102,14 +102,14 @@ psql_demo -c "SELECT 'tv_post' AS tview, count(*) AS mismatches FROM
   ((SELECT * FROM tv_user_stats EXCEPT ALL SELECT * FROM tv_user_stats_def)
    UNION ALL (SELECT * FROM tv_user_stats_def EXCEPT ALL SELECT * FROM tv_user_stats)) d"
 
-pgtv_log "status: TVIEWs, the engine, its slot and lag"
-psql_demo -c "SELECT tview, state, rows_refreshed, full_refreshes, last_refresh_duration_ms, last_error
-  FROM tviews.tview ORDER BY 1"
-psql_demo -c "SELECT e.state, e.pid, e.restarts, e.batches, e.changes, e.keys_refreshed, e.queued,
-  e.applied_lsn, pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)) AS slot_lag
-  FROM pg_tviews_engines() e JOIN pg_database d ON d.oid = e.datid
-  LEFT JOIN pg_replication_slots s ON s.slot_name = pg_tviews_slot_name()
-  WHERE d.datname = current_database()"
+pgtv_log "status tables: TVIEWs, the engine, its slot and lag, the health check"
+psql_demo -c "SELECT entity_name, state, rows_refreshed, full_refreshes, pending_count,
+  last_refresh_duration_ms, last_error FROM pg_tviews_metadata ORDER BY 1"
+psql_demo -c "SELECT worker_type, database, state, restarts, batches, changes, keys_refreshed
+  FROM pg_tviews_workers ORDER BY 1"
+psql_demo -c "SELECT slot_name, active, lag_bytes, lag_seconds, wal_status FROM pg_tviews_slots"
+psql_demo -c "SELECT entity_name, status, count(*) FROM pg_tviews_queue GROUP BY 1, 2 ORDER BY 1, 2"
+psql_demo -c "SELECT * FROM pg_tviews_health_check()"
 
 pgtv_log "what the decoder streams (first lines, our own debug slot)"
 psql_demo -c "SELECT data FROM pg_logical_slot_peek_changes('demo_debug', NULL, 6,
