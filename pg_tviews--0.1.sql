@@ -407,6 +407,13 @@ RETURNS void AS 'MODULE_PATHNAME', 'pg_tviews_catalog_add' LANGUAGE C STRICT VOL
 CREATE FUNCTION tviews._catalog_remove(tv regclass)
 RETURNS void AS 'MODULE_PATHNAME', 'pg_tviews_catalog_remove' LANGUAGE C STRICT VOLATILE;
 
+-- The name of a TVIEW's backing view: <name>_def, shortened to fit.
+CREATE FUNCTION tviews.def_view_name(rel text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN length(rel) <= 59 THEN rel || '_def'
+                ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END
+$$;
+
 -- Add NOT NULL and the unique index on the key to a TVIEW table.
 CREATE FUNCTION tviews.constrain_key(tv regclass, keycol name) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -456,8 +463,7 @@ BEGIN
     PERFORM tviews.ensure_slot();
     PERFORM tviews.lock_sources(def, keycol);
 
-    vwname := CASE WHEN length(rel) <= 59 THEN rel || '_def'
-                   ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END;
+    vwname := tviews.def_view_name(rel);
     EXECUTE format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
     vw := format('%I.%I', nsp, vwname)::regclass;
     EXECUTE format('CREATE TABLE %I.%I AS SELECT * FROM %s', nsp, rel, vw);
@@ -497,8 +503,7 @@ BEGIN
     IF EXISTS (SELECT FROM tviews.tview WHERE tview = tv) THEN
         RAISE EXCEPTION '% is already a TVIEW', tv USING ERRCODE = 'duplicate_object';
     END IF;
-    vwname := CASE WHEN length(rel) <= 59 THEN rel || '_def'
-                   ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END;
+    vwname := tviews.def_view_name(rel);
     vw := to_regclass(format('%I.%I', nsp, vwname));
     IF query IS NOT NULL THEN
         def := regexp_replace(query, ';\s*$', '');

@@ -34,21 +34,6 @@ INSERT INTO tb_comment VALUES
     (101, 10, 3, 'agreed'),
     (102, 12, 1, 'welcome');
 
--- Does a TVIEW hold exactly the result of its definition?  Rows of the
--- definition missing from the table, and rows of the table that the
--- definition does not give (EXCEPT ALL: duplicates count).
-CREATE FUNCTION tview_diff(tv regclass, OUT missing bigint, OUT extra bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-    def text := (SELECT definition FROM tviews.tview t WHERE t.tview = tv);
-BEGIN
-    EXECUTE format('SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL TABLE %s) m),'
-                   '       (SELECT count(*) FROM (TABLE %s EXCEPT ALL (%s)) e)',
-                   def, tv, tv, def)
-       INTO missing, extra;
-END
-$$;
-
 -- a join with nested jsonb_build_object: tb_post is the root, tb_user a
 -- parent through the exposed fk_user
 SELECT pg_tviews_create('tv_post', $$
@@ -283,4 +268,3 @@ SELECT count(*) AS tviews FROM tviews.tview;
 SELECT count(*) AS sources FROM tviews.source;
 SELECT count(*) AS tracked FROM tviews.tracked;
 DROP TABLE tb_comment, tb_post, tb_user;
-DROP FUNCTION tview_diff(regclass);

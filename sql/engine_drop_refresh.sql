@@ -13,20 +13,6 @@ INSERT INTO tb_user SELECT i, 'user ' || i FROM generate_series(1, 5) i;
 INSERT INTO tb_post SELECT 10 + i, 1 + i % 5, 'post ' || i FROM generate_series(0, 9) i;
 INSERT INTO tb_comment SELECT 100 + i, 10 + i % 7, 'comment ' || i FROM generate_series(0, 19) i;
 
--- tview_diff(tv): rows of the definition missing from the TVIEW, and rows
--- of the TVIEW the definition does not give
-CREATE FUNCTION tview_diff(tv regclass, OUT missing bigint, OUT extra bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-    def text := (SELECT definition FROM tviews.tview t WHERE t.tview = tv);
-BEGIN
-    EXECUTE format('SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL TABLE %s) m),'
-                   '       (SELECT count(*) FROM (TABLE %s EXCEPT ALL (%s)) e)',
-                   def, tv, tv, def)
-       INTO missing, extra;
-END
-$$;
-
 -- what the catalog holds, by name
 CREATE VIEW catalog AS
     SELECT 'tview' AS what, tview::text AS name FROM tviews.tview
@@ -291,7 +277,6 @@ SELECT pg_tviews_drop('tv_post');
 DROP TABLE tv_user, tv_plain;
 SELECT * FROM catalog ORDER BY 1, 2;
 DROP VIEW catalog;
-DROP FUNCTION tview_diff(regclass);
 DROP TABLE tb_comment, tb_post, tb_user, engine_slot;
 SELECT e.extname, n.nspname, e.extversion FROM pg_extension e
 JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_tviews';

@@ -39,22 +39,10 @@ SELECT pg_tviews_create('tv_wr_ratio', $$
 $$);
 RESET client_min_messages;
 
--- does a TVIEW hold exactly its definition? (rows missing, rows extra)
-CREATE FUNCTION wr_diff(tv regclass, OUT missing bigint, OUT extra bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-    def text := (SELECT definition FROM tviews.tview t WHERE t.tview = tv);
-BEGIN
-    EXECUTE format('SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL TABLE %s) m),'
-                   '       (SELECT count(*) FROM (TABLE %s EXCEPT ALL (%s)) e)',
-                   def, tv, tv, def)
-       INTO missing, extra;
-END
-$$;
 CREATE VIEW wr_all_diffs AS
-SELECT 'tv_wr_player' AS tview, * FROM wr_diff('tv_wr_player')
-UNION ALL SELECT 'tv_wr_ratio', * FROM wr_diff('tv_wr_ratio')
-UNION ALL SELECT 'tv_wr_team', * FROM wr_diff('tv_wr_team');
+SELECT 'tv_wr_player' AS tview, * FROM tview_diff('tv_wr_player')
+UNION ALL SELECT 'tv_wr_ratio', * FROM tview_diff('tv_wr_ratio')
+UNION ALL SELECT 'tv_wr_team', * FROM tview_diff('tv_wr_team');
 
 -- the state of the TVIEWs, as the runbooks look at it
 CREATE VIEW wr_status AS
@@ -439,7 +427,7 @@ SELECT pg_tviews_wait('30s');
 SELECT * FROM wr_all_diffs;
 SELECT * FROM wr_status;
 DROP VIEW wr_all_diffs, wr_status, wr_pending;
-DROP FUNCTION wr_diff(regclass), wr_wait_engine(text);
+DROP FUNCTION wr_wait_engine(text);
 DROP TABLE tv_wr_team, tv_wr_player, tv_wr_ratio;
 DROP TABLE tb_wr_player, tb_wr_team, tb_wr_ratio;
 SELECT count(*) AS tviews FROM pg_tviews_metadata;

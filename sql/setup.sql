@@ -35,3 +35,19 @@ RETURNS SETOF text LANGUAGE sql AS $$
                    VARIADIC ARRAY['format', 'binary'] || opts)
                  WITH ORDINALITY AS m(lsn, xid, data, n)))
 $$;
+
+-- tview_diff(tv): does a TVIEW hold exactly its definition?  Rows of the
+-- definition missing from the table, and rows of the table the definition
+-- does not give (EXCEPT ALL: duplicates count).  The oracle of the engine
+-- tests.
+CREATE FUNCTION tview_diff(tv regclass, OUT missing bigint, OUT extra bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    def text := (SELECT definition FROM tviews.tview t WHERE t.tview = tv);
+BEGIN
+    EXECUTE format('SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL TABLE %s) m),'
+                   '       (SELECT count(*) FROM (TABLE %s EXCEPT ALL (%s)) e)',
+                   def, tv, tv, def)
+       INTO missing, extra;
+END
+$$;
