@@ -79,6 +79,36 @@ put_tuple(StringInfo buf, DecoderRelInfo *ri, TupleDesc desc,
 			pq_sendbyte(buf, PGTV_VAL_NULL);
 		else if (decoder_datum_is_unchanged_toast(att, values[i]))
 			pq_sendbyte(buf, PGTV_VAL_UNCHANGED_TOAST);
+		else if (att->kind == PGTV_JSON_INT2 || att->kind == PGTV_JSON_INT4 ||
+				 att->kind == PGTV_JSON_INT8 || att->kind == PGTV_JSON_OID ||
+				 att->kind == PGTV_JSON_BOOL)
+		{
+			/* the output functions' text, without calling them */
+			char		num[MAXINT8LEN + 1];
+			int			n;
+
+			switch (att->kind)
+			{
+				case PGTV_JSON_INT2:
+					n = pg_ltoa(DatumGetInt16(values[i]), num);
+					break;
+				case PGTV_JSON_INT4:
+					n = pg_ltoa(DatumGetInt32(values[i]), num);
+					break;
+				case PGTV_JSON_INT8:
+					n = pg_lltoa(DatumGetInt64(values[i]), num);
+					break;
+				case PGTV_JSON_OID:
+					n = pg_ultoa_n(DatumGetObjectId(values[i]), num);
+					break;
+				default:
+					num[0] = DatumGetBool(values[i]) ? 't' : 'f';
+					n = 1;
+					break;
+			}
+			pq_sendbyte(buf, PGTV_VAL_TEXT);
+			put_string(buf, num, n);
+		}
 		else if (att->kind == PGTV_JSON_BYTEA)
 		{
 			/* hex, whatever bytea_output says: as the json format does */
