@@ -112,12 +112,16 @@ start_worker(Oid dboid)
 /*
  * One pass: start workers where needed.  Returns how long to sleep.
  */
+/* databases already warned about for lack of an engine slot */
+static List *warned_dbs = NIL;
+
 static long
 launcher_pass(List *dbs)
 {
 	ListCell   *lc;
 	TimestampTz now = GetCurrentTimestamp();
 	long		sleep_ms = LAUNCHER_NAPTIME_MS;
+	MemoryContext old;
 
 	/* free the slots of databases that are gone (DROP DATABASE) */
 	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
@@ -142,6 +146,12 @@ launcher_pass(List *dbs)
 		if (e == NULL)
 		{
 			LWLockRelease(pgtv_shared->lock);
+			/* once per database, not every pass */
+			if (list_member_oid(warned_dbs, dboid))
+				continue;
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			warned_dbs = lappend_oid(warned_dbs, dboid);
+			MemoryContextSwitchTo(old);
 			ereport(WARNING,
 					(errmsg("pg_tviews: no engine slot left for database %u", dboid),
 					 errhint("Increase pg_tviews.max_databases.")));

@@ -64,7 +64,17 @@ wake_engine(void)
 
 	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
 	e = pgtv_engine_for_db(MyDatabaseId, true);
-	if (e && e->latch)
+	if (e == NULL)
+	{
+		LWLockRelease(pgtv_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no pg_tviews engine can run in this database"),
+				 errdetail("pg_tviews.max_databases (%d) databases already have an engine.",
+						   pgtv_max_databases),
+				 errhint("Increase pg_tviews.max_databases and restart the server.")));
+	}
+	if (e->latch)
 		SetLatch(e->latch);
 	/*
 	 * A database that had no extension is worth a look now -- once this
