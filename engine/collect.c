@@ -84,7 +84,6 @@ static bool cur_relevant = false;	/* current txn changed a tracked table */
 static TransactionId *committed_xids = NULL;	/* relevant committed xids */
 static int	ncommitted = 0;
 static int	maxcommitted = 0;
-static XLogRecPtr last_commit_end = InvalidXLogRecPtr;
 static long nchanges = 0;
 
 void
@@ -128,12 +127,6 @@ bool
 pgtv_collect_is_full(void)
 {
 	return values != NULL && hash_get_num_entries(values) >= pgtv_batch_size;
-}
-
-XLogRecPtr
-pgtv_collect_last_commit_end(void)
-{
-	return last_commit_end;
 }
 
 /* Row changes decoded in this batch. */
@@ -256,7 +249,6 @@ pgtv_collect_message(const char *data, int len)
 			cur_relevant = false;
 			break;
 		case PGTV_MSG_COMMIT:
-			last_commit_end = m.end_lsn;
 			if (cur_relevant)
 			{
 				if (ncommitted == maxcommitted)

@@ -250,7 +250,6 @@ extern char *pgtv_slot_name(Oid dboid);
 extern void pgtv_collect_reset(void);
 extern void pgtv_collect_message(const char *data, int len);
 extern bool pgtv_collect_is_full(void);
-extern XLogRecPtr pgtv_collect_last_commit_end(void);
 extern long pgtv_collect_nchanges(void);
 extern void pgtv_collect_wait_visible(void);
 extern char *pgtv_parent_lookup_sql(Oid tview, const char *keycol,
