@@ -15,7 +15,8 @@ DATA = pg_tviews--0.1.sql
 MODULE_big = pg_tviews
 OBJS = engine/pg_tviews.o engine/wire_reader.o engine/wire_json.o \
 	engine/lineage.o engine/shmem.o engine/launcher.o engine/worker.o \
-	engine/collect.o engine/apply.o engine/sqlfuncs.o engine/ddl.o \
+	engine/collect.o engine/apply.o engine/tvcache.o engine/wakeup.o \
+	engine/sqlfuncs.o engine/ddl.o \
 	fdw/handler.o fdw/modify.o
 PGFILEDESC = "pg_tviews - TVIEWs maintained from the WAL"
 

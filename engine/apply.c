@@ -5,7 +5,8 @@
  *
  * For each TVIEW, TVIEWs built on other TVIEWs after those they read, the
  * due keys are refreshed by one statement per pg_tviews.batch_size keys
- * (tviews.refresh_sql(tview, 'keys')): recompute the rows of those
+ * (tviews.refresh_sql(tview, 'keys'), prepared once: tvcache.c):
+ * recompute the rows of those
  * keys from the backing view, insert or update the ones that differ,
  * delete the ones that vanished, leave unchanged rows alone.  A
  * whole-TVIEW entry runs the same statement over all keys.
@@ -37,6 +38,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -46,31 +48,6 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
-
-/* A TVIEW as the engine needs it for one pass. */
-typedef struct ApplyTview
-{
-	Oid			tview;
-	Oid			owner;
-	char	   *name;			/* qualified, quoted */
-	char	   *key_column;
-	char	   *key_type;		/* format_type of the key */
-	char	   *sql_keys;		/* refresh_sql(tview, 'keys') */
-	char	   *sql_all;		/* refresh_sql(tview, 'all') */
-	List	   *deps;			/* of ApplyDep *: TVIEWs reading this one */
-	int			nparents;		/* TVIEWs this one reads (for ordering) */
-	bool		done;
-} ApplyTview;
-
-/* A dependent TVIEW's lineage rule on another TVIEW. */
-typedef struct ApplyDep
-{
-	Oid			dep;			/* dependent TVIEW */
-	char	   *rule;
-	char	   *source_column;	/* column of the source TVIEW */
-	char	   *tview_column;	/* column of the dependent */
-	char	   *dep_key;		/* dependent's key column */
-} ApplyDep;
 
 /* A due queue entry taken for this pass. */
 typedef struct TakenKey
@@ -92,128 +69,6 @@ taken_cmp(const ListCell *a, const ListCell *b)
 	if (x->priority != y->priority)
 		return x->priority < y->priority ? -1 : 1;
 	return x->seq < y->seq ? -1 : (x->seq > y->seq ? 1 : 0);
-}
-
-static char *
-spi_text(HeapTuple tup, TupleDesc desc, int col)
-{
-	return SPI_getvalue(tup, desc, col);
-}
-
-/* All TVIEWs of this database with their refresh statements and edges. */
-static List *
-load_tviews(void)
-{
-	List	   *tvs = NIL;
-	SPITupleTable *tt;
-	uint64		n;
-
-	if (SPI_execute("SELECT t.tview::oid, c.relowner, t.tview::text, t.key_column::text,"
-					"       tviews.refresh_sql(t.tview, 'keys'),"
-					"       tviews.refresh_sql(t.tview, 'all'), format_type(t.key_type, NULL)"
-					"  FROM tviews.tview t JOIN pg_class c ON c.oid = t.tview"
-					" WHERE NOT t.emergency_disabled"
-					" ORDER BY t.tview::oid", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "pg_tviews: could not read TVIEWs");
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
-	{
-		ApplyTview *t = palloc0(sizeof(ApplyTview));
-		bool		isnull;
-
-		t->tview = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		t->owner = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		t->name = spi_text(tt->vals[i], tt->tupdesc, 3);
-		t->key_column = spi_text(tt->vals[i], tt->tupdesc, 4);
-		t->sql_keys = spi_text(tt->vals[i], tt->tupdesc, 5);
-		t->sql_all = spi_text(tt->vals[i], tt->tupdesc, 6);
-		t->key_type = spi_text(tt->vals[i], tt->tupdesc, 7);
-		tvs = lappend(tvs, t);
-	}
-
-	if (SPI_execute("SELECT s.source::oid, s.tview::oid, s.rule, s.source_column::text,"
-					"       s.tview_column::text, t.key_column::text"
-					"  FROM tviews.source s JOIN tviews.tview t USING (tview)"
-					" WHERE s.source_is_tview", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "pg_tviews: could not read TVIEW dependencies");
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		Oid			src = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		ListCell   *lc;
-
-		foreach(lc, tvs)
-		{
-			ApplyTview *t = lfirst(lc);
-
-			if (t->tview == src)
-			{
-				ApplyDep   *d = palloc0(sizeof(ApplyDep));
-
-				d->dep = dep;
-				d->rule = spi_text(tt->vals[i], tt->tupdesc, 3);
-				d->source_column = spi_text(tt->vals[i], tt->tupdesc, 4);
-				d->tview_column = spi_text(tt->vals[i], tt->tupdesc, 5);
-				d->dep_key = spi_text(tt->vals[i], tt->tupdesc, 6);
-				t->deps = lappend(t->deps, d);
-			}
-			if (t->tview == dep)
-				t->nparents++;
-		}
-	}
-	return tvs;
-}
-
-/*
- * Dependency order (Kahn).  A cycle cannot be created through the SQL
- * API, but a hand-edited catalog could hold one: refuse it loudly.
- */
-static List *
-order_tviews(List *tvs)
-{
-	List	   *order = NIL;
-	bool		progress = true;
-
-	while (progress)
-	{
-		ListCell   *lc;
-
-		progress = false;
-		foreach(lc, tvs)
-		{
-			ApplyTview *t = lfirst(lc);
-			ListCell   *ld;
-
-			if (t->done || t->nparents > 0)
-				continue;
-			t->done = true;
-			order = lappend(order, t);
-			progress = true;
-			foreach(ld, t->deps)
-			{
-				ApplyDep   *d = lfirst(ld);
-				ListCell   *lx;
-
-				foreach(lx, tvs)
-				{
-					ApplyTview *x = lfirst(lx);
-
-					if (x->tview == d->dep)
-						x->nparents--;
-				}
-			}
-		}
-	}
-	if (list_length(order) != list_length(tvs))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_RECURSION),
-				 errmsg("pg_tviews: TVIEW dependencies form a cycle"),
-				 errhint("Check tviews.source for rows with source_is_tview.")));
-	return order;
 }
 
 /*
@@ -295,7 +150,7 @@ dequeue(Oid tview, const char *key, bool full, PgtvOutcome outcome, uint32 gen)
  * it once it has used up its retries.
  */
 static void
-note_failure(ApplyTview *t, const char *key, bool full, const char *msg,
+note_failure(PgtvTview *t, const char *key, bool full, const char *msg,
 			 uint32 e_gen)
 {
 	PgtvQueueKey k;
@@ -354,20 +209,17 @@ note_failure(ApplyTview *t, const char *key, bool full, const char *msg,
 	}
 }
 
-/* Run one refresh statement as the TVIEW owner; returns rows changed. */
+/*
+ * Run one prepared refresh statement as the TVIEW owner; returns rows
+ * changed.
+ */
 static int64
-run_refresh(ApplyTview *t, const char *sql, Datum keys)
+run_refresh(PgtvTview *t, SPIPlanPtr plan, Datum keys)
 {
-	Oid			save_userid;
-	int			save_sec;
+	PgtvUserContext save;
 	int64		changed = 0;
-	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1] = {keys};
 	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(t->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
 
 	/*
 	 * One refresh of a TVIEW at a time (the engine's and manual ones):
@@ -375,9 +227,10 @@ run_refresh(ApplyTview *t, const char *sql, Datum keys)
 	 * overwrite rows a newer one wrote.  The lock is taken before the
 	 * refresh statement takes its snapshot; readers are not blocked.
 	 */
-	SPI_execute(psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", t->name), false, 0);
-	ret = SPI_execute_with_args(sql, keys ? 1 : 0, argtypes, args, NULL, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	LockRelationOid(t->tview, ShareRowExclusiveLock);
+	pgtv_become_owner(t, &save);
+	ret = SPI_execute_plan(plan, keys ? args : NULL, NULL, false, 0);
+	pgtv_restore_user(&save);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "pg_tviews: refresh statement of %s returned %d", t->name, ret);
 	{
@@ -391,22 +244,23 @@ run_refresh(ApplyTview *t, const char *sql, Datum keys)
 }
 
 /*
- * Lineage values of dependents, read from a TVIEW's rows with these keys
- * (all rows when keys is 0): the input of the cascade.
+ * Lineage values of dependents, read from a TVIEW's rows with these keys:
+ * the input of the cascade.
  */
 static List *
-read_dep_values(ApplyTview *t, ApplyDep *d, Datum keys)
+read_dep_values(PgtvTview *t, PgtvDep *d, Datum keys)
 {
-	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1] = {keys};
 	List	   *vals = NIL;
-	char	   *sql;
+	SPIPlanPtr	plan = pgtv_plan_dep_values(t, d);
+	PgtvUserContext save;
+	int			ret;
 
-	sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s = ANY ($1::%s[])",
-				   quote_identifier(d->source_column), t->name,
-				   quote_identifier(t->key_column), t->key_type);
 	/* not read-only: a fresh snapshot sees the rows just refreshed */
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+	pgtv_become_owner(t, &save);
+	ret = SPI_execute_plan(plan, args, NULL, false, 0);
+	pgtv_restore_user(&save);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "pg_tviews: could not read %s", t->name);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -420,7 +274,7 @@ read_dep_values(ApplyTview *t, ApplyDep *d, Datum keys)
 
 /* Queue the dependents' work derived from lineage values. */
 static void
-cascade_values(ApplyDep *d, List *vals, XLogRecPtr lsn)
+cascade_values(PgtvDep *d, List *vals, XLogRecPtr lsn)
 {
 	ListCell   *lc;
 
@@ -430,15 +284,18 @@ cascade_values(ApplyDep *d, List *vals, XLogRecPtr lsn)
 	{
 		Datum	   *elems = palloc(sizeof(Datum) * list_length(vals));
 		int			n = 0;
-		Oid			argtypes[1] = {TEXTARRAYOID};
 		Datum		args[1];
-		char	   *sql;
+		SPIPlanPtr	plan = pgtv_plan_parent_lookup(d->dep_tview, d->tview_column);
+		PgtvUserContext save;
+		int			ret;
 
 		foreach(lc, vals)
 			elems[n++] = CStringGetTextDatum(lfirst(lc));
 		args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-		sql = pgtv_parent_lookup_sql(d->dep, d->dep_key, d->tview_column);
-		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		pgtv_become_owner(d->dep_tview, &save);
+		ret = SPI_execute_plan(plan, args, NULL, false, 0);
+		pgtv_restore_user(&save);
+		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "pg_tviews: cascade lookup failed");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
@@ -507,7 +364,7 @@ run_in_subxact(void (*fn) (void *), void *arg)
 /* One refresh statement's work, for run_in_subxact(). */
 typedef struct RefreshWork
 {
-	ApplyTview *t;
+	PgtvTview *t;
 	List	   *keys;			/* of TakenKey *; NIL: whole TVIEW */
 	int			from;
 	int			to;
@@ -523,7 +380,7 @@ static void
 refresh_keys_work(void *arg)
 {
 	RefreshWork *w = arg;
-	ApplyTview *t = w->t;
+	PgtvTview *t = w->t;
 	Datum		arr = keys_array(w->keys, w->from, w->to);
 	ListCell   *lc;
 	ListCell   *lb;
@@ -531,17 +388,17 @@ refresh_keys_work(void *arg)
 
 	foreach(lc, t->deps)
 	{
-		ApplyDep   *d = lfirst(lc);
+		PgtvDep   *d = lfirst(lc);
 
 		before = lappend(before, strcmp(d->rule, "full") == 0 ? NIL :
 						 read_dep_values(t, d, arr));
 	}
-	w->changed = run_refresh(t, t->sql_keys, arr);
+	w->changed = run_refresh(t, pgtv_plan_keys(t), arr);
 	if (w->changed == 0)
 		return;
 	forboth(lc, t->deps, lb, before)
 	{
-		ApplyDep   *d = lfirst(lc);
+		PgtvDep   *d = lfirst(lc);
 
 		if (strcmp(d->rule, "full") == 0)
 			pgtv_enqueue(d->dep, NULL, true, w->lsn);
@@ -562,9 +419,9 @@ refresh_full_work(void *arg)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(w->t->tview)};
 
-	w->changed = run_refresh(w->t, w->t->sql_all, (Datum) 0);
+	w->changed = run_refresh(w->t, pgtv_plan_all(w->t), (Datum) 0);
 	foreach(lc, w->t->deps)
-		pgtv_enqueue(((ApplyDep *) lfirst(lc))->dep, NULL, true, w->lsn);
+		pgtv_enqueue(((PgtvDep *) lfirst(lc))->dep, NULL, true, w->lsn);
 	SPI_execute_with_args("UPDATE tviews.tview SET state = 'ready',"
 						  " full_refreshes = full_refreshes + 1 WHERE tview = $1",
 						  1, argtypes, args, NULL, false, 0);
@@ -575,7 +432,7 @@ refresh_full_work(void *arg)
  * failing keys are isolated.  Returns rows changed.
  */
 static int64
-refresh_keys(ApplyTview *t, List *keys, int from, int to)
+refresh_keys(PgtvTview *t, List *keys, int from, int to)
 {
 	RefreshWork w = {t, keys, from, to,
 	((TakenKey *) list_nth(keys, from))->lsn, 0};
@@ -602,7 +459,7 @@ refresh_keys(ApplyTview *t, List *keys, int from, int to)
 
 /* Refresh a whole TVIEW in a subtransaction. */
 static int64
-refresh_full(ApplyTview *t, XLogRecPtr lsn, uint32 gen)
+refresh_full(PgtvTview *t, XLogRecPtr lsn, uint32 gen)
 {
 	RefreshWork w = {t, NIL, 0, 0, lsn, 0};
 	ErrorData  *edata = run_in_subxact(refresh_full_work, &w);
@@ -638,7 +495,7 @@ purge_orphans(List *tvs, TransactionId list_xmin)
 			continue;
 		foreach(lc, tvs)
 		{
-			if (((ApplyTview *) lfirst(lc))->tview == e->k.tview)
+			if (((PgtvTview *) lfirst(lc))->tview == e->k.tview)
 			{
 				known = true;
 				break;
@@ -665,6 +522,38 @@ purge_orphans(List *tvs, TransactionId list_xmin)
 }
 
 /*
+ * Record a TVIEW's refresh in its catalog row: the status tables' figures.
+ */
+static void
+note_refreshed(PgtvTview *t, TimestampTz start, int64 changed)
+{
+	static SPIPlanPtr plan = NULL;
+	long		secs;
+	int			usecs;
+	Datum		args[3];
+
+	if (plan == NULL)
+	{
+		Oid			argtypes[3] = {OIDOID, INT8OID, NUMERICOID};
+
+		plan = SPI_prepare("UPDATE tviews.tview SET last_refreshed = now(),"
+						   " last_refresh_duration_ms = $3,"
+						   " rows_refreshed = rows_refreshed + $2 WHERE tview = $1",
+						   3, argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "pg_tviews: could not prepare the refresh statistics update");
+	}
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	args[0] = ObjectIdGetDatum(t->tview);
+	args[1] = Int64GetDatum(changed);
+	args[2] = DirectFunctionCall3(numeric_in,
+								  CStringGetDatum(psprintf("%.3f", secs * 1000.0 + usecs / 1000.0)),
+								  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "pg_tviews: could not record the refresh of %s", t->name);
+}
+
+/*
  * Work the queue of this database once.  Returns the number of keys (or
  * whole refreshes) processed.
  */
@@ -681,12 +570,11 @@ pgtv_apply_queue(void)
 
 	/* transactions at or after this xmin may be invisible to the list */
 	list_xmin = GetActiveSnapshot()->xmin;
-	order = load_tviews();
+	order = pgtv_tvcache_ordered();
 	purge_orphans(order, list_xmin);
-	order = order_tviews(order);
 	foreach(lc, order)
 	{
-		ApplyTview *t = lfirst(lc);
+		PgtvTview *t = lfirst(lc);
 		bool		full;
 		XLogRecPtr	full_lsn = InvalidXLogRecPtr;
 		uint32		full_gen = 0;
@@ -714,23 +602,7 @@ pgtv_apply_queue(void)
 			processed += nkeys;
 		}
 
-		{
-			Oid			argtypes[3] = {OIDOID, INT8OID, NUMERICOID};
-			long		secs;
-			int			usecs;
-			Datum		args[3];
-
-			TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
-			args[0] = ObjectIdGetDatum(t->tview);
-			args[1] = Int64GetDatum(changed);
-			args[2] = DirectFunctionCall3(numeric_in,
-										  CStringGetDatum(psprintf("%.3f", secs * 1000.0 + usecs / 1000.0)),
-										  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-			SPI_execute_with_args("UPDATE tviews.tview SET last_refreshed = now(),"
-								  " last_refresh_duration_ms = $3,"
-								  " rows_refreshed = rows_refreshed + $2 WHERE tview = $1",
-								  3, argtypes, args, NULL, false, 0);
-		}
+		note_refreshed(t, start, changed);
 		LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
 		{
 			PgtvEngine *e = pgtv_engine_for_db(MyDatabaseId, false);

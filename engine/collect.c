@@ -326,70 +326,42 @@ queue_key(Oid tview, const char *key, XLogRecPtr lsn)
 }
 
 /*
- * The query that turns values of a TVIEW column into keys, for a parent
- * rule: the rows that hold one of the values now ($1, text[]), and the
- * rows the definition gives for them now -- the latter finds rows that
- * appear only now (their parent row was missing until this change), the
- * former rows that go away.  Both compare in the column's own type, so
- * that indexes are used.
- */
-char *
-pgtv_parent_lookup_sql(Oid tview, const char *keycol, const char *tvcol)
-{
-	char	   *coltype = format_type_be(get_atttype(tview, get_attnum(tview, tvcol)));
-	char	   *tvname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(tview)),
-													get_rel_name(tview));
-	char	   *view = NULL;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(tview)};
-
-	if (SPI_execute_with_args("SELECT backing_view::text FROM tviews.tview WHERE tview = $1",
-							  1, argtypes, args, NULL, false, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-		view = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (view == NULL)
-		elog(ERROR, "pg_tviews: TVIEW %u has no definition", tview);
-
-	return psprintf("SELECT t.%1$s::text FROM %2$s t WHERE t.%3$s = ANY ($1::%4$s[])"
-					" UNION SELECT v.%1$s::text FROM %5$s v WHERE v.%3$s = ANY ($1::%4$s[])",
-					quote_identifier(keycol), tvname, quote_identifier(tvcol),
-					coltype, view);
-}
-
-/*
  * Parent rule: queue the keys of the TVIEW rows the values affect.
  */
 static int
-queue_parent_keys(Oid tview, const char *keycol, const char *tvcol,
-				  List *vals, XLogRecPtr lsn)
+queue_parent_keys(PgtvTview *t, const char *tvcol, List *vals, XLogRecPtr lsn)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * list_length(vals));
 	int			n = 0;
 	ListCell   *lc;
-	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1];
-	char	   *sql;
+	SPIPlanPtr	plan = pgtv_plan_parent_lookup(t, tvcol);
+	PgtvUserContext save;
+	int			ret;
 	int			queued = 0;
 
 	foreach(lc, vals)
 		elems[n++] = CStringGetTextDatum(lfirst(lc));
 	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
 											  TYPALIGN_INT));
-	sql = pgtv_parent_lookup_sql(tview, keycol, tvcol);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "pg_tviews: parent lookup failed: %s", sql);
+	pgtv_become_owner(t, &save);
+	ret = SPI_execute_plan(plan, args, NULL, false, 0);
+	pgtv_restore_user(&save);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "pg_tviews: parent lookup of %s failed", t->name);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
 		if (key)
-			queued += queue_key(tview, key, lsn);
+			queued += queue_key(t->tview, key, lsn);
 	}
 	return queued;
 }
 
 /*
- * Turn the batch into queue entries.  Returns the number queued.
+ * Turn the batch into queue entries, by the lineage rules of each changed
+ * table (tvcache.c).  Returns the number queued.
  */
 int
 pgtv_collect_flush(void)
@@ -404,54 +376,36 @@ pgtv_collect_flush(void)
 	hash_seq_init(&st, rels);
 	while ((r = hash_seq_search(&st)) != NULL)
 	{
-		Oid			argtypes[1] = {OIDOID};
-		Datum		args[1] = {ObjectIdGetDatum(r->relid)};
-		SPITupleTable *rules;
-		uint64		nrules;
+		ListCell   *lc;
 
-		if (SPI_execute_with_args("SELECT s.tview::oid, s.rule, s.source_column::text,"
-								  "       s.tview_column::text, t.key_column::text"
-								  "  FROM tviews.source s JOIN tviews.tview t USING (tview)"
-								  " WHERE s.source = $1 AND NOT s.source_is_tview"
-								  "   AND NOT t.emergency_disabled",
-								  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "pg_tviews: could not read lineage rules");
-		rules = SPI_tuptable;
-		nrules = SPI_processed;
-
-		for (uint64 i = 0; i < nrules; i++)
+		foreach(lc, pgtv_tvcache_rules(r->relid))
 		{
-			HeapTuple	tup = rules->vals[i];
-			TupleDesc	desc = rules->tupdesc;
-			bool		isnull;
-			Oid			tview = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-			char	   *rule = SPI_getvalue(tup, desc, 2);
-			char	   *srccol = SPI_getvalue(tup, desc, 3);
-			char	   *tvcol = SPI_getvalue(tup, desc, 4);
-			char	   *keycol = SPI_getvalue(tup, desc, 5);
+			PgtvRule   *rule = lfirst(lc);
 			HASH_SEQ_STATUS vs;
 			CollValue  *cv;
 			List	   *parent_vals = NIL;
+			bool		parent = strcmp(rule->rule, "parent") == 0;
 
-			if (r->bulk || strcmp(rule, "full") == 0 || srccol == NULL)
+			if (r->bulk || strcmp(rule->rule, "full") == 0 || rule->source_column == NULL)
 			{
-				pgtv_enqueue(tview, NULL, true, r->first_lsn);
+				pgtv_enqueue(rule->tview->tview, NULL, true, r->first_lsn);
 				queued++;
 				continue;
 			}
 			hash_seq_init(&vs, values);
 			while ((cv = hash_seq_search(&vs)) != NULL)
 			{
-				if (cv->k.relid != r->relid || strcmp(NameStr(cv->k.column), srccol) != 0)
+				if (cv->k.relid != r->relid ||
+					strcmp(NameStr(cv->k.column), rule->source_column) != 0)
 					continue;
-				if (strcmp(rule, "parent") == 0)
+				if (parent)
 					parent_vals = lappend(parent_vals, cv->k.value);
 				else
-					queued += queue_key(tview, cv->k.value, cv->lsn);
+					queued += queue_key(rule->tview->tview, cv->k.value, cv->lsn);
 			}
 			if (parent_vals != NIL)
-				queued += queue_parent_keys(tview, keycol, tvcol, parent_vals,
-											r->first_lsn);
+				queued += queue_parent_keys(rule->tview, rule->tview_column,
+											parent_vals, r->first_lsn);
 		}
 	}
 	return queued;

@@ -11,6 +11,8 @@
  *	 worker.c       the engine worker: decode, collect, apply, confirm
  *	 collect.c      decoded changes -> affected (TVIEW, key) work
  *	 apply.c        set-based refresh of queued keys
+ *	 tvcache.c      cached TVIEWs, lineage rules and prepared plans
+ *	 wakeup.c       commits wake the engine (no polling delay)
  *	 sqlfuncs.c     SQL-callable engine functions (wait, wakeup, ...)
  *	 ddl.c          CREATE TABLE tv_x AS ... creates a TVIEW
  *	 lineage.c      lineage analysis of TVIEW definitions
@@ -26,6 +28,7 @@
 
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/hsearch.h"
@@ -252,8 +255,6 @@ extern void pgtv_collect_message(const char *data, int len);
 extern bool pgtv_collect_is_full(void);
 extern long pgtv_collect_nchanges(void);
 extern void pgtv_collect_wait_visible(void);
-extern char *pgtv_parent_lookup_sql(Oid tview, const char *keycol,
-									const char *tvcol);
 extern int	pgtv_collect_flush(void);
 
 /* ----------
@@ -261,6 +262,82 @@ extern int	pgtv_collect_flush(void);
  * ----------
  */
 extern void pgtv_install_ddl_hook(void);
+
+/* ----------
+ * tvcache.c: the catalog as the engine needs it, with prepared plans
+ * ----------
+ */
+typedef struct _SPI_plan *PgtvPlan;	/* SPIPlanPtr, without spi.h */
+
+/* A prepared parent-lookup statement of a TVIEW column. */
+typedef struct PgtvParentPlan
+{
+	char	   *column;
+	PgtvPlan	plan;
+} PgtvParentPlan;
+
+typedef struct PgtvTview
+{
+	Oid			tview;
+	Oid			owner;
+	Oid			backing_view;
+	bool		enabled;		/* not emergency-disabled */
+	char	   *name;			/* qualified, quoted */
+	char	   *view_name;		/* the backing view, qualified, quoted */
+	char	   *key_column;
+	char	   *key_type;		/* format_type of the key */
+	char	   *sql_keys;		/* refresh_sql(tview, 'keys') */
+	char	   *sql_all;		/* refresh_sql(tview, 'all') */
+	PgtvPlan	plan_keys;		/* prepared on first use */
+	PgtvPlan	plan_all;
+	List	   *deps;			/* of PgtvDep *: TVIEWs reading this one */
+	List	   *parent_plans;	/* of PgtvParentPlan * */
+} PgtvTview;
+
+/* A dependent TVIEW's lineage rule on the TVIEW it reads. */
+typedef struct PgtvDep
+{
+	Oid			dep;
+	struct PgtvTview *dep_tview;
+	char	   *rule;
+	char	   *source_column;	/* column of the TVIEW read */
+	char	   *tview_column;	/* column of the dependent */
+	PgtvPlan	plan_read;		/* reads source_column by keys */
+} PgtvDep;
+
+/* A lineage rule of a base table. */
+typedef struct PgtvRule
+{
+	Oid			source;
+	PgtvTview  *tview;
+	char	   *rule;			/* root, child, parent, full */
+	char	   *source_column;
+	char	   *tview_column;
+} PgtvRule;
+
+typedef struct PgtvUserContext
+{
+	Oid			userid;
+	int			sec_context;
+} PgtvUserContext;
+
+extern void pgtv_tvcache_validate(void);
+extern List *pgtv_tvcache_ordered(void);
+extern PgtvTview *pgtv_tvcache_tview(Oid tview);
+extern List *pgtv_tvcache_rules(Oid source);
+extern void pgtv_become_owner(PgtvTview *t, PgtvUserContext *save);
+extern void pgtv_restore_user(PgtvUserContext *save);
+extern PgtvPlan pgtv_plan_keys(PgtvTview *t);
+extern PgtvPlan pgtv_plan_all(PgtvTview *t);
+extern PgtvPlan pgtv_plan_dep_values(PgtvTview *t, PgtvDep *d);
+extern PgtvPlan pgtv_plan_parent_lookup(PgtvTview *t, const char *tvcol);
+
+/* ----------
+ * wakeup.c
+ * ----------
+ */
+extern void pgtv_install_wakeup(void);
+extern void pgtv_wakeup_engine_is_me(void);
 
 /* ----------
  * apply.c

@@ -124,5 +124,6 @@ _PG_init(void)
 	shmem_startup_hook = shmem_startup;
 
 	pgtv_install_ddl_hook();
+	pgtv_install_wakeup();
 	pgtv_register_launcher();
 }

@@ -325,6 +325,7 @@ process_batch(void)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "pg_tviews: refreshing TVIEWs");
+	pgtv_tvcache_validate();
 	nqueued = pgtv_collect_flush();
 	nqueued += pgtv_apply_queue();
 	PopActiveSnapshot();
@@ -399,6 +400,7 @@ worker_loop(Oid dboid)
 	my_engine->heartbeat = GetCurrentTimestamp();
 	LWLockRelease(pgtv_shared->lock);
 	before_shmem_exit(worker_exit, (Datum) 0);
+	pgtv_wakeup_engine_is_me();
 
 	slot = pgtv_slot_name(dboid);
 	if (!extension_present())
