@@ -37,8 +37,10 @@ CREATE TABLE tviews.tview (
     key_type regtype NOT NULL,
     definition text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    -- 'ready': maintained; 'stale': changes were dropped, a full refresh is due
-    state text NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'stale')),
+    -- 'ready': maintained; 'stale': changes were dropped, a full refresh is
+    -- due; 'rebuilding': the engine's slot was invalidated, the engine
+    -- refreshes it whole (again after a restart, until done)
+    state text NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'stale', 'rebuilding')),
     last_refreshed timestamptz,
     last_refresh_duration_ms numeric,
     last_error text,
@@ -94,7 +96,12 @@ CREATE TABLE tviews.engine (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     enabled boolean NOT NULL DEFAULT true,
     changed_at timestamptz,
-    reason text
+    reason text,
+    -- the engine's slot lost WAL it needed (max_slot_wal_keep_size): the
+    -- engine made a new slot and rebuilt every TVIEW
+    slot_invalidations bigint NOT NULL DEFAULT 0,
+    slot_invalidated_at timestamptz,
+    slot_invalidation_detail text
 );
 INSERT INTO tviews.engine DEFAULT VALUES;
 COMMENT ON TABLE tviews.engine IS 'whether the engine of this database applies changes (persistent)';
@@ -1224,13 +1231,18 @@ BEGIN
         detail := format('replication slot %s does not exist (the engine creates it)', @extschema@.pg_tviews_slot_name());
     ELSIF s.wal_status = 'lost' THEN
         status := 'critical';
-        detail := 'the slot lost WAL it needed (max_slot_wal_keep_size): refresh every TVIEW with pg_tviews_refresh()';
+        detail := 'the slot lost WAL it needed (max_slot_wal_keep_size); the engine replaces it and rebuilds every TVIEW when it starts';
     ELSIF s.wal_status = 'unreserved' OR s.lag_bytes > 1024 * 1024 * 1024 THEN
         status := 'warning';
         detail := format('lag %s, %s s, wal_status %s', pg_size_pretty(s.lag_bytes), s.lag_seconds, s.wal_status);
     ELSE
         status := 'ok';
         detail := format('lag %s, %s s, wal_status %s', pg_size_pretty(s.lag_bytes), s.lag_seconds, s.wal_status);
+    END IF;
+    SELECT * INTO e FROM tviews.engine;
+    IF e.slot_invalidations > 0 THEN
+        detail := detail || format('; invalidated %s time(s), last at %s (%s), TVIEWs rebuilt from a new slot',
+                                   e.slot_invalidations, e.slot_invalidated_at, e.slot_invalidation_detail);
     END IF;
     RETURN NEXT;
 
@@ -1247,15 +1259,16 @@ BEGIN
 
     component := 'tviews';
     SELECT count(*) INTO n FROM tviews.tview;
-    IF EXISTS (SELECT FROM tviews.tview WHERE state = 'stale' OR emergency_disabled OR last_error IS NOT NULL) THEN
-        status := CASE WHEN EXISTS (SELECT FROM tviews.tview WHERE state = 'stale' OR emergency_disabled)
+    IF EXISTS (SELECT FROM tviews.tview WHERE state <> 'ready' OR emergency_disabled OR last_error IS NOT NULL) THEN
+        status := CASE WHEN EXISTS (SELECT FROM tviews.tview WHERE state <> 'ready' OR emergency_disabled)
                        THEN 'critical' ELSE 'warning' END;
-        detail := (SELECT format('%s TVIEWs: %s stale, %s emergency-disabled, %s with errors (%s)',
+        detail := (SELECT format('%s TVIEWs: %s stale, %s rebuilding, %s emergency-disabled, %s with errors (%s)',
                                  n, count(*) FILTER (WHERE state = 'stale'),
+                                 count(*) FILTER (WHERE state = 'rebuilding'),
                                  count(*) FILTER (WHERE emergency_disabled),
                                  count(*) FILTER (WHERE last_error IS NOT NULL),
                                  string_agg(tview::text, ', ' ORDER BY tview::text))
-                   FROM tviews.tview WHERE state = 'stale' OR emergency_disabled OR last_error IS NOT NULL);
+                   FROM tviews.tview WHERE state <> 'ready' OR emergency_disabled OR last_error IS NOT NULL);
     ELSE
         status := 'ok';
         detail := format('%s TVIEWs, all current', n);
@@ -1265,6 +1278,25 @@ END
 $$;
 COMMENT ON FUNCTION pg_tviews_health_check() IS
 'status of the engine, its slot, the queue and the TVIEWs: ok, warning or critical, with details';
+
+-- Called by the engine when it finds its slot invalidated (the WAL it
+-- still needed was removed, max_slot_wal_keep_size): changes were lost, so
+-- every maintained TVIEW is marked 'rebuilding' and is refreshed whole
+-- from a new slot.  Emergency-disabled TVIEWs are stale already and are
+-- rebuilt when enabled.
+CREATE FUNCTION tviews.note_slot_invalidated(detail text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    UPDATE tviews.engine SET slot_invalidations = slot_invalidations + 1,
+           slot_invalidated_at = now(), slot_invalidation_detail = detail;
+    UPDATE tviews.tview SET state = 'rebuilding' WHERE NOT emergency_disabled;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION tviews.note_slot_invalidated(text) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------
 -- The foreign data wrapper and its status tables

@@ -174,6 +174,116 @@ ensure_slot(const char *slot)
 }
 
 /*
+ * Has the checkpointer invalidated our slot (max_slot_wal_keep_size)?
+ * Its WAL is gone: nothing can be decoded from it any more.
+ */
+static bool
+slot_invalidated(const char *slot)
+{
+	ReplicationSlot *s = SearchNamedReplicationSlot(slot, true);
+	bool		invalidated = false;
+
+	if (s != NULL)
+	{
+		SpinLockAcquire(&s->mutex);
+		invalidated = s->data.invalidated_at != InvalidXLogRecPtr;
+		SpinLockRelease(&s->mutex);
+	}
+	return invalidated;
+}
+
+/*
+ * Our slot was invalidated: the changes between its position and the WAL
+ * that remains are lost, so no TVIEW can be trusted.  Say so (the log,
+ * tviews.engine, every TVIEW's state 'rebuilding'), then replace the slot.
+ * The TVIEWs are refreshed whole by queue_rebuilds(), from snapshots
+ * taken after the new slot exists: every later change is decoded from it,
+ * every earlier one is in the refresh.  Each step is safe to repeat if we
+ * die in between: the state survives in the catalog.
+ */
+static void
+replace_invalidated_slot(const char *slot)
+{
+	ReplicationSlot *s = SearchNamedReplicationSlot(slot, true);
+	XLogRecPtr	invalidated_at = InvalidXLogRecPtr;
+	char	   *detail;
+	int64		marked = 0;
+
+	if (s != NULL)
+	{
+		SpinLockAcquire(&s->mutex);
+		invalidated_at = s->data.invalidated_at;
+		SpinLockRelease(&s->mutex);
+	}
+	detail = psprintf("slot \"%s\" lost the WAL it needed at %X/%X (max_slot_wal_keep_size = %d MB)",
+					  slot, LSN_FORMAT_ARGS(invalidated_at), max_slot_wal_keep_size_mb);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(detail)};
+		bool		isnull;
+
+		if (SPI_execute_with_args("SELECT tviews.note_slot_invalidated($1)", 1,
+								  argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "pg_tviews: could not record the slot's invalidation");
+		marked = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+
+	ereport(WARNING,
+			(errmsg("pg_tviews: replication slot \"%s\" was invalidated; rebuilding %lld TVIEWs from a new slot",
+					slot, (long long) marked),
+			 errdetail("%s. Changes made before the invalidation were never applied.", detail),
+			 errhint("Raise max_slot_wal_keep_size, or keep the engine from falling that far behind.")));
+
+	ReplicationSlotDrop(slot, true);
+	ensure_slot(slot);
+
+	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
+	strlcpy(my_engine->last_error, detail, PGTV_ERROR_LEN);
+	LWLockRelease(pgtv_shared->lock);
+}
+
+/*
+ * Queue a whole refresh of every TVIEW still 'rebuilding' (after a slot
+ * invalidation, also one that a restart interrupted).  The full refresh
+ * sets it 'ready'.
+ */
+static void
+queue_rebuilds(void)
+{
+	XLogRecPtr	from = MyReplicationSlot->data.confirmed_flush;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute("SELECT tview::oid FROM tviews.tview"
+					" WHERE state = 'rebuilding' AND NOT emergency_disabled",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_tviews: could not read TVIEWs to rebuild");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			tv = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+
+		pgtv_enqueue(tv, NULL, true, from);
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/*
  * Whether the engine of this database is switched off
  * (pg_tviews_system_disable), from the catalog: it survives restarts.
  */
@@ -412,8 +522,11 @@ worker_loop(Oid dboid)
 	pgstat_report_appname("pg_tviews engine");
 
 	ensure_slot(slot);
+	if (slot_invalidated(slot))
+		replace_invalidated_slot(slot);
 	load_enabled();
 	ctx = start_decoding(slot);
+	queue_rebuilds();
 	ereport(LOG,
 			(errmsg("pg_tviews engine started for database %u, streaming slot \"%s\" from %X/%X",
 					dboid, slot, LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush))));

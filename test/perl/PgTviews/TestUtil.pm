@@ -1,6 +1,7 @@
 # PgTviews::TestUtil -- helpers shared by the TAP tests in test/t/.
 #
 #   my $node = PgTviews::TestUtil::new_node('name');   # not started
+#   my $node = PgTviews::TestUtil::new_node('name', extra => ['--wal-segsize=1']);
 #   my @rows = PgTviews::TestUtil::parse_json_lines($text);
 #
 # new_node() creates a PostgreSQL::Test::Cluster initialised for logical
@@ -36,13 +37,15 @@ sub server_conf
 }
 
 # A new, initialised, not yet started node with pg_tviews' test settings.
+# Extra arguments go to PostgreSQL::Test::Cluster::init (e.g.
+# extra => ['--wal-segsize=1']).
 sub new_node
 {
-	my ($name) = @_;
+	my ($name, %init) = @_;
 	croak "new_node needs a name" unless defined $name;
 
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => 'logical');
+	$node->init(allows_streaming => 'logical', %init);
 	$node->append_conf('postgresql.conf',
 		"\n# pg_tviews test settings (scripts/gen-test-conf.sh)\n"
 		  . server_conf());
