@@ -29,6 +29,7 @@
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/hsearch.h"
@@ -194,6 +195,7 @@ typedef struct PgtvShared
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	uint64		next_seq;		/* row ids of queue entries */
+	ConditionVariable applied_cv;	/* an engine's applied_lsn moved */
 	int			recent_next;	/* ring position */
 	PgtvRecent	recent[PGTV_RECENT_SIZE];
 	int			nengines;

@@ -67,6 +67,7 @@ pgtv_shmem_startup(void)
 	{
 		memset(pgtv_shared, 0, shared_size());
 		pgtv_shared->lock = &(GetNamedLWLockTranche("pg_tviews"))->lock;
+		ConditionVariableInit(&pgtv_shared->applied_cv);
 		pgtv_shared->nengines = pgtv_max_databases;
 		pgtv_shared->next_seq = 1;
 	}

@@ -138,6 +138,7 @@ pg_tviews_wait(PG_FUNCTION_ARGS)
 	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
 	int64		timeout_ms;
 	XLogRecPtr	target = GetXLogInsertRecPtr();
+	XLogRecPtr	applied = InvalidXLogRecPtr;
 	TimestampTz start = GetCurrentTimestamp();
 
 	timeout_ms = (timeout->time + (int64) timeout->day * USECS_PER_DAY +
@@ -158,11 +159,13 @@ pg_tviews_wait(PG_FUNCTION_ARGS)
 	/* the engine reads flushed WAL only (asynchronous commits too) */
 	XLogFlush(target);
 
+	/* the engine broadcasts applied_cv whenever its applied position moves */
+	ConditionVariablePrepareToSleep(&pgtv_shared->applied_cv);
 	for (;;)
 	{
 		PgtvEngine *e;
-		XLogRecPtr	applied = InvalidXLogRecPtr;
 
+		applied = InvalidXLogRecPtr;
 		LWLockAcquire(pgtv_shared->lock, LW_SHARED);
 		e = pgtv_engine_for_db(MyDatabaseId, false);
 		if (e)
@@ -173,16 +176,16 @@ pg_tviews_wait(PG_FUNCTION_ARGS)
 		}
 		LWLockRelease(pgtv_shared->lock);
 
-		if (applied >= target)
-			PG_RETURN_BOOL(true);
-		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), timeout_ms))
-			PG_RETURN_BOOL(false);
+		if (applied >= target ||
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), timeout_ms))
+			break;
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 5, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* a timed sleep: an engine that restarts has nobody to wake us */
+		(void) ConditionVariableTimedSleep(&pgtv_shared->applied_cv, 100,
+										   PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
+	PG_RETURN_BOOL(applied >= target);
 }
 
 PG_FUNCTION_INFO_V1(pg_tviews_engines);

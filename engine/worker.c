@@ -15,8 +15,11 @@
  *	    collected changes are at their bound, or the queue is too full;
  *	 2. in a transaction: map the changes to (TVIEW, key) queue entries,
  *	    refresh queued keys set-based in dependency order, COMMIT;
- *	 3. confirm to the slot the position before which every change is
- *	    applied -- never past the oldest entry still queued.
+ *	 3. flush the WAL of our commits, then confirm to the slot the
+ *	    position before which every change is applied -- never past the
+ *	    oldest entry still queued.  (Our transactions commit
+ *	    asynchronously: refreshed rows are visible without waiting for
+ *	    the flush, which happens here, before the slot moves.)
  * Confirming only after the commit is what makes a crash anywhere safe:
  * decoding resumes from the slot and replays what was not confirmed, and
  * since a refresh recomputes rows by key, replay is idempotent.
@@ -518,6 +521,14 @@ worker_loop(Oid dboid)
 
 	/* fully qualified names everywhere: no search_path surprises */
 	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Refreshed rows become visible when the refresh commits, not after
+	 * its WAL is flushed: the flush happens before the slot is confirmed
+	 * (see below), which is all the invariant needs.  A crash in between
+	 * loses the refresh and keeps the slot where it was, so it is redone.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", "pg_tviews engine", PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("pg_tviews engine");
 
@@ -597,6 +608,8 @@ worker_loop(Oid dboid)
 			confirm = oldest;
 		if (confirm > last_confirmed)
 		{
+			/* our refreshes are durable before the slot moves past them */
+			XLogFlush(XactLastCommitEnd);
 			LogicalConfirmReceivedLocation(confirm);
 			last_confirmed = confirm;
 		}
@@ -611,6 +624,7 @@ worker_loop(Oid dboid)
 		if (caught_up)
 			my_engine->caught_up_at = my_engine->heartbeat;
 		LWLockRelease(pgtv_shared->lock);
+		ConditionVariableBroadcast(&pgtv_shared->applied_cv);
 
 		/* more WAL or more due work: go on at once */
 		if ((nrecords > 0 && pgtv_collect_is_full()) ||
