@@ -38,8 +38,8 @@ CREATE TABLE tviews.tview (
     definition text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     -- 'ready': maintained; 'stale': changes were dropped, a full refresh is
-    -- due; 'rebuilding': the engine's slot was invalidated, the engine
-    -- refreshes it whole (again after a restart, until done)
+    -- due; 'rebuilding': the engine refreshes it whole (after an emergency
+    -- enable or a slot invalidation), queued again after a restart until done
     state text NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'stale', 'rebuilding')),
     last_refreshed timestamptz,
     last_refresh_duration_ms numeric,
@@ -1022,7 +1022,9 @@ BEGIN
                            emergency_disable_time = now()
                      WHERE tview = t.tview;
                 ELSIF NOT v::boolean AND t.emergency_disabled THEN
-                    UPDATE tviews.tview SET emergency_disabled = false
+                    -- rebuilt whole by the engine; 'rebuilding' makes it
+                    -- queue the rebuild again if a crash loses the queue
+                    UPDATE tviews.tview SET emergency_disabled = false, state = 'rebuilding'
                      WHERE tview = t.tview;
                     PERFORM tviews._enqueue(t.tview, NULL);
                 END IF;

@@ -19,7 +19,9 @@
 # pg_tviews_system_enable() applies them all: tv_entry equals its
 # definition exactly (EXCEPT ALL both ways) while tv_account, still
 # disabled, does not move.  Enabling tv_account again rebuilds it, and
-# from then on both follow every write.
+# from then on both follow every write.  Last, a rebuild queued by an
+# emergency enable survives a crash: the TVIEW stays 'rebuilding' and the
+# engine queues its rebuild again when it starts.
 use strict;
 use warnings;
 
@@ -261,6 +263,29 @@ is(query(q{
 	'maintained: both TVIEWs ready, nothing pending, failed or in error');
 is(query(q{SELECT string_agg(status, ',' ORDER BY component) FROM pg_tviews_health_check()}),
 	'ok,ok,ok,ok', 'maintained: the health check is all ok');
+
+# ---------------------------------------------------------------------
+# a crash loses the queued rebuild of a re-enabled TVIEW: the engine
+# queues it again from its 'rebuilding' state
+# ---------------------------------------------------------------------
+query(q{SELECT pg_tviews_system_disable('hold the rebuild')});
+wait_engine_state('paused', 'crash test');
+query(q{UPDATE pg_tviews_metadata SET emergency_disabled = true, emergency_disable_reason = 'crash test'
+        WHERE entity_name = 'tv_account'});
+write_round(5);
+query(q{UPDATE pg_tviews_metadata SET emergency_disabled = false WHERE entity_name = 'tv_account'});
+is(query(q{SELECT state, pending_count FROM pg_tviews_metadata WHERE entity_name = 'tv_account'}),
+	'rebuilding|1', 're-enabled while the engine is off: rebuilding, its rebuild queued');
+$node->stop('immediate');
+$node->start;
+is(query(q{SELECT state FROM pg_tviews_metadata WHERE entity_name = 'tv_account'}),
+	'rebuilding', 'after a crash: still rebuilding (the queue in shared memory is gone)');
+query(q{SELECT pg_tviews_system_enable()});
+ok($node->poll_query_until('postgres',
+		q{SELECT state = 'ready' FROM pg_tviews_metadata WHERE entity_name = 'tv_account'}),
+	'after the crash the engine queued the rebuild again and made tv_account ready');
+is(query(q{SELECT pg_tviews_wait('60s')}), 't', 'after the crash: the engine caught up');
+converged($_, 'after the crash') for sort keys %definition;
 
 $node->stop;
 done_testing();
