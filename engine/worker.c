@@ -15,11 +15,11 @@
  *	    collected changes are at their bound, or the queue is too full;
  *	 2. in a transaction: map the changes to (TVIEW, key) queue entries,
  *	    refresh queued keys set-based in dependency order, COMMIT;
- *	 3. flush the WAL of our commits, then confirm to the slot the
- *	    position before which every change is applied -- never past the
- *	    oldest entry still queued.  (Our transactions commit
- *	    asynchronously: refreshed rows are visible without waiting for
- *	    the flush, which happens here, before the slot moves.)
+ *	 3. confirm to the slot the position before which every change is
+ *	    applied -- never past the oldest entry still queued, and only
+ *	    once the WAL of the refresh commit is flushed.  (Our transactions
+ *	    commit asynchronously: refreshed rows are visible without waiting
+ *	    for an fsync; see confirm_when_durable().)
  * Confirming only after the commit is what makes a crash anywhere safe:
  * decoding resumes from the slot and replays what was not confirmed, and
  * since a refresh recomputes rows by key, replay is idempotent.
@@ -472,6 +472,66 @@ record_error_and_rethrow(void)
 
 static void worker_loop(Oid dboid);
 
+/*
+ * Positions the engine may confirm once the WAL of its refresh commits is
+ * flushed: (commit end, confirmable position) per pass, oldest first.
+ * Our transactions commit asynchronously, so that refreshed rows are
+ * visible without waiting for an fsync; the slot may only move past a
+ * change once the refresh that applied it is durable.  Other commits and
+ * the WAL writer flush soon enough; when the list is full, we flush.
+ */
+#define PGTV_PENDING_CONFIRMS 32
+static XLogRecPtr pending_commit_end[PGTV_PENDING_CONFIRMS];
+static XLogRecPtr pending_confirm[PGTV_PENDING_CONFIRMS];
+static int	npending_confirms = 0;
+
+/*
+ * Note that everything before confirm is applied (its refresh committed
+ * as our last commit), and confirm to the slot what is durable by now.
+ * Returns the position confirmed to the slot.
+ */
+static XLogRecPtr
+confirm_when_durable(XLogRecPtr confirm, XLogRecPtr confirmed)
+{
+	XLogRecPtr	flushed;
+	XLogRecPtr	best = InvalidXLogRecPtr;
+	int			kept = 0;
+
+	if (npending_confirms == PGTV_PENDING_CONFIRMS)
+		XLogFlush(XactLastCommitEnd);
+	if (confirm <= confirmed)
+		;						/* nothing new to confirm; see what became durable */
+	else if (npending_confirms > 0 &&
+		pending_commit_end[npending_confirms - 1] == XactLastCommitEnd)
+		pending_confirm[npending_confirms - 1] = confirm;	/* nothing new committed */
+	else if (npending_confirms < PGTV_PENDING_CONFIRMS)
+	{
+		pending_commit_end[npending_confirms] = XactLastCommitEnd;
+		pending_confirm[npending_confirms] = confirm;
+		npending_confirms++;
+	}
+
+	flushed = GetFlushRecPtr(NULL);
+	for (int i = 0; i < npending_confirms; i++)
+	{
+		if (pending_commit_end[i] <= flushed)
+			best = pending_confirm[i];
+		else
+		{
+			pending_commit_end[kept] = pending_commit_end[i];
+			pending_confirm[kept] = pending_confirm[i];
+			kept++;
+		}
+	}
+	npending_confirms = kept;
+	if (best > confirmed)
+	{
+		LogicalConfirmReceivedLocation(best);
+		return best;
+	}
+	return confirmed;
+}
+
 void
 pg_tviews_worker_main(Datum arg)
 {
@@ -606,16 +666,11 @@ worker_loop(Oid dboid)
 		caught_up = (pending == 0 && confirm >= pass_flush);
 		if (pending > 0 && oldest < confirm)
 			confirm = oldest;
-		if (confirm > last_confirmed)
-		{
-			/* our refreshes are durable before the slot moves past them */
-			XLogFlush(XactLastCommitEnd);
-			LogicalConfirmReceivedLocation(confirm);
-			last_confirmed = confirm;
-		}
+		if (confirm > last_confirmed || npending_confirms > 0)
+			last_confirmed = confirm_when_durable(confirm, last_confirmed);
 		LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
 		my_engine->decoded_lsn = ctx->reader->EndRecPtr;
-		my_engine->applied_lsn = confirm;
+		my_engine->applied_lsn = Max(confirm, my_engine->applied_lsn);
 		my_engine->confirmed_lsn = last_confirmed;
 		my_engine->batches += worked ? 1 : 0;
 		my_engine->changes += pgtv_collect_nchanges();
