@@ -53,7 +53,7 @@ CREATE TABLE tviews.tview (
 COMMENT ON TABLE tviews.tview IS 'one row per TVIEW';
 
 CREATE TABLE tviews.source (
-    tview regclass NOT NULL REFERENCES tviews.tview ON DELETE CASCADE,
+    tview regclass NOT NULL,        -- deleted with its tviews.tview row (trigger)
     source regclass NOT NULL,
     rule text NOT NULL CHECK (rule IN ('root', 'child', 'parent', 'full')),
     source_column name,
@@ -80,7 +80,7 @@ COMMENT ON TABLE tviews.tracked IS
 
 -- Keys the engine gave up on after pg_tviews.max_retries attempts.
 CREATE TABLE tviews.failed_key (
-    tview regclass NOT NULL REFERENCES tviews.tview ON DELETE CASCADE,
+    tview regclass NOT NULL,        -- deleted with its tviews.tview row (trigger)
     key text NOT NULL,              -- '' for a whole-TVIEW refresh
     full_refresh boolean NOT NULL DEFAULT false,
     error text NOT NULL,
@@ -108,11 +108,45 @@ COMMENT ON TABLE tviews.engine IS 'whether the engine of this database applies c
 COMMENT ON TABLE tviews.failed_key IS
 'refreshes parked after repeated failures; pg_tviews_refresh() or pg_tviews_refresh_row() retries them';
 
+-- pg_dump carries the catalog; pg_restore loads it after CREATE EXTENSION.
+-- No foreign keys between these tables: a parallel pg_restore loads them
+-- in any order.  tviews.engine is not dumped: a restored database starts
+-- with its engine on and a new slot.
 SELECT pg_catalog.pg_extension_config_dump('tviews.tview', '');
 SELECT pg_catalog.pg_extension_config_dump('tviews.source', '');
 SELECT pg_catalog.pg_extension_config_dump('tviews.tracked', '');
 SELECT pg_catalog.pg_extension_config_dump('tviews.failed_key', '');
-SELECT pg_catalog.pg_extension_config_dump('tviews.engine', '');
+
+-- A TVIEW's lineage rows and parked keys go with it (ON DELETE CASCADE,
+-- without a foreign key).
+CREATE FUNCTION tviews.forget_tview() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM tviews.source WHERE tview = OLD.tview;
+    DELETE FROM tviews.failed_key WHERE tview = OLD.tview;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER forget_tview AFTER DELETE ON tviews.tview
+    FOR EACH ROW EXECUTE FUNCTION tviews.forget_tview();
+
+-- A TVIEW row that does not come from tviews.catalog_add() is being
+-- restored (pg_restore): its table holds what the engine had applied when
+-- the dump was taken, possibly behind its base tables.  It comes back
+-- 'rebuilding', and the engine refreshes it whole once its key index
+-- exists (pg_restore creates indexes after loading data).
+CREATE FUNCTION tviews.tview_inserted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF coalesce(current_setting('tviews.registering', true), '') <> 'on'
+       AND NOT NEW.emergency_disabled THEN
+        NEW.state := 'rebuilding';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tview_inserted BEFORE INSERT ON tviews.tview
+    FOR EACH ROW EXECUTE FUNCTION tviews.tview_inserted();
 
 -- ---------------------------------------------------------------------
 -- Engine helpers implemented in C
@@ -384,6 +418,8 @@ $$;
 CREATE FUNCTION tviews.catalog_add(tv regclass, vw regclass, keycol name, def text)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- not a restore (see tviews.tview_inserted()); reset at function exit
+    PERFORM set_config('tviews.registering', 'on', true);
     INSERT INTO tviews.tview (tview, backing_view, key_column, key_type, definition,
                               last_refreshed, full_refreshes)
     SELECT tv, vw, keycol, a.atttypid::regtype, def, now(), 1
@@ -862,7 +898,8 @@ SELECT t.tview::oid::bigint AS rowid,
        t.tview::text AS entity_name,
        t.key_column::text AS key_column,
        format_type(t.key_type, NULL) AS key_type,
-       t.definition,
+       -- the backing view's query as it is now: renames are followed
+       rtrim(pg_get_viewdef(t.backing_view), ';') AS definition,
        pg_get_userbyid(c.relowner)::text AS owner,
        t.created_at,
        t.state,

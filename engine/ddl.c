@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ddl.c
- *	  The CREATE TABLE tv_x AS SELECT ... convention.
+ *	  The CREATE TABLE tv_x AS SELECT ... convention, and renames that
+ *	  would silently stop TVIEW maintenance.
  *
  * In a database with pg_tviews, a top-level CREATE TABLE AS (as sent by a
  * client, not run inside a function) of a permanent table
@@ -23,9 +24,11 @@
 #include "engine.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/scanner.h"
 #include "parser/gram.h"
@@ -176,6 +179,110 @@ create_tview_from_ctas(CreateTableAsStmt *ctas, const char *stmt,
 		SetQueryCompletion(qc, CMDTAG_SELECT, rows);
 }
 
+/*
+ * ALTER TABLE ... RENAME COLUMN of a column that TVIEW maintenance names:
+ * a column of a TVIEW (its refresh statement selects the backing view's
+ * columns by the TVIEW's column names), or a base-table column a lineage
+ * rule reads (the decoder emits lineage columns by name, and the rules
+ * match them by name).  PostgreSQL's dependency tracking lets such a
+ * rename through -- views follow it -- but maintenance would silently
+ * stop: refuse it, as PostgreSQL refuses to drop a column a view uses.
+ */
+static void
+check_column_rename(RenameStmt *stmt)
+{
+	Oid			relid;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2];
+	char	   *users = NULL;
+	bool		is_tview = false;
+
+	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL ||
+		stmt->subname == NULL ||
+		!OidIsValid(get_extension_oid("pg_tviews", true)))
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = CStringGetTextDatum(stmt->subname);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM tviews.tview WHERE tview::oid = $1),"
+							  "       (SELECT string_agg(DISTINCT s.tview::text, ', ')"
+							  "          FROM tviews.source s"
+							  "         WHERE s.source::oid = $1 AND NOT s.source_is_tview"
+							  "           AND (s.source_column = $2::name"
+							  "                OR EXISTS (SELECT FROM tviews.tracked k"
+							  "                            WHERE k.relid = s.source"
+							  "                              AND $2::name = ANY (k.lineage_columns))))",
+							  2, argtypes, args, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+
+		is_tview = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		users = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		if (users)
+			users = pstrdup(users);
+	}
+	SPI_finish();
+
+	if (is_tview)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot rename column \"%s\" of TVIEW %s",
+						stmt->subname, get_rel_name(relid)),
+				 errdetail("A TVIEW's columns are those of its definition."),
+				 errhint("Give the column another name in the definition: drop the TVIEW with pg_tviews_drop() and create it again.")));
+	if (users)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot rename column \"%s\" of table %s because TVIEWs are maintained through it",
+						stmt->subname, get_rel_name(relid)),
+				 errdetail("Changes to this column are mapped to keys of: %s.", users),
+				 errhint("Drop those TVIEWs with pg_tviews_drop(), rename the column, and create them again.")));
+}
+
+/*
+ * A column rename that went through (check_column_rename() let it): the
+ * lineage catalog lists the columns each definition uses
+ * (pg_tviews_dependencies.columns_used); follow the new name.  The
+ * catalog belongs to the extension's owner, not to the table's owner who
+ * renamed the column: write it as the bootstrap superuser, only the rows
+ * of this table.
+ */
+static void
+follow_column_rename(RenameStmt *stmt)
+{
+	Oid			relid;
+	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	Oid			save_userid;
+	int			save_sec;
+
+	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL ||
+		stmt->subname == NULL || stmt->newname == NULL ||
+		!OidIsValid(get_extension_oid("pg_tviews", true)))
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = CStringGetTextDatum(stmt->subname);
+	args[2] = CStringGetTextDatum(stmt->newname);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	SPI_execute_with_args("UPDATE tviews.source"
+						  "   SET columns_used = pg_catalog.array_replace(columns_used, $2::name, $3::name)"
+						  " WHERE source::oid = $1 AND $2::name = ANY (columns_used)",
+						  3, argtypes, args, NULL, false, 0);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
 static void
 pgtv_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					bool readOnlyTree, ProcessUtilityContext context,
@@ -210,12 +317,18 @@ pgtv_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		}
 	}
 
+	if (IsA(parsetree, RenameStmt))
+		check_column_rename((RenameStmt *) parsetree);
+
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+
+	if (IsA(parsetree, RenameStmt))
+		follow_column_rename((RenameStmt *) parsetree);
 }
 
 void

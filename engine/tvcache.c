@@ -19,7 +19,7 @@
  *	 - a schema changes (renames change the qualified names in the
  *	   statements);
  *	 - the catalog's signature changes: the set of TVIEWs, their emergency
- *	   switches, their lineage rows.  It is read once per pass by a cheap
+ *	   switches and states, their lineage rows.  It is read once per pass by a cheap
  *	   prepared query, since catalog rows change without any
  *	   invalidation message.
  * Invalidations take effect between passes: a pass works with what it
@@ -36,6 +36,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "replication/slot.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -139,7 +140,8 @@ read_signature(void)
 	{
 		signature_plan = SPI_prepare(
 			"SELECT coalesce(string_agg(t.tview::oid::text"
-			"           || CASE WHEN t.emergency_disabled THEN 'd' ELSE '' END, ','"
+			"           || CASE WHEN t.emergency_disabled THEN 'd' ELSE '' END"
+			"           || CASE WHEN t.state = 'rebuilding' THEN 'r' ELSE '' END, ','"
 			"           ORDER BY t.tview::oid), '')"
 			"       || '/' || (SELECT count(*) FROM tviews.source)"
 			"  FROM tviews.tview t", 0, NULL);
@@ -245,6 +247,9 @@ cache_load(void)
 	uint64		n;
 	MemoryContext old;
 	List	   *enabled = NIL;
+	List	   *to_rebuild = NIL;
+	ListCell   *lc;
+	bool		rebuild;
 
 	if (SPI_execute("SELECT t.tview::oid, c.relowner, t.tview::text, t.key_column::text,"
 					"       CASE WHEN NOT t.emergency_disabled"
@@ -252,7 +257,12 @@ cache_load(void)
 					"       CASE WHEN NOT t.emergency_disabled"
 					"            THEN tviews.refresh_sql(t.tview, 'all') END,"
 					"       format_type(t.key_type, NULL), t.backing_view::oid,"
-					"       t.backing_view::text, t.emergency_disabled"
+					"       t.backing_view::text, t.emergency_disabled,"
+					"       t.state = 'rebuilding' AND EXISTS ("
+					"           SELECT FROM pg_index i JOIN pg_attribute a"
+					"             ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+					"            WHERE i.indrelid = t.tview AND i.indisunique AND i.indisvalid"
+					"              AND i.indnkeyatts = 1 AND a.attname = t.key_column)"
 					"  FROM tviews.tview t JOIN pg_class c ON c.oid = t.tview"
 					" ORDER BY t.tview::oid", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pg_tviews: could not read TVIEWs");
@@ -275,6 +285,9 @@ cache_load(void)
 		t->backing_view = DatumGetObjectId(SPI_getbinval(tup, tt->tupdesc, 8, &isnull));
 		t->view_name = getstr(tup, tt->tupdesc, 9);
 		t->enabled = !DatumGetBool(SPI_getbinval(tup, tt->tupdesc, 10, &isnull));
+		rebuild = DatumGetBool(SPI_getbinval(tup, tt->tupdesc, 11, &isnull));
+		if (t->enabled && rebuild && !isnull)
+			to_rebuild = lappend_oid(to_rebuild, t->tview);
 		all_tviews = lappend(all_tviews, t);
 		if (t->enabled)
 			enabled = lappend(enabled, t);
@@ -328,6 +341,18 @@ cache_load(void)
 	}
 	ordered = order_tviews(enabled);
 	MemoryContextSwitchTo(old);
+
+	/*
+	 * TVIEWs to be refreshed whole: after a slot invalidation, an
+	 * emergency enable, or a restore -- once their key index exists (a
+	 * restore creates it after loading the rows).  Queued at every load
+	 * until the refresh makes them ready: the queue deduplicates, and a
+	 * crash may have lost it.
+	 */
+	foreach(lc, to_rebuild)
+		pgtv_enqueue(lfirst_oid(lc), NULL, true,
+					 MyReplicationSlot ? MyReplicationSlot->data.confirmed_flush
+					 : InvalidXLogRecPtr);
 }
 
 /*

@@ -80,6 +80,16 @@ set_state(PgtvEngineState state)
 	LWLockRelease(pgtv_shared->lock);
 }
 
+/* SIGTERM (pg_terminate_backend, shutdown): remembered for the status */
+static volatile sig_atomic_t got_sigterm = false;
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	got_sigterm = true;
+	die(postgres_signal_arg);
+}
+
 /* on exit: tell the launcher, so that it restarts us */
 static void
 worker_exit(int code, Datum arg)
@@ -89,6 +99,11 @@ worker_exit(int code, Datum arg)
 	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
 	if (my_engine->pid == MyProcPid)
 	{
+		/* an ERROR recorded its own message (record_error_and_rethrow) */
+		if (got_sigterm)
+			strlcpy(my_engine->last_error,
+					"terminated by an administrator command (pg_terminate_backend or server shutdown)",
+					PGTV_ERROR_LEN);
 		if (my_engine->state != PGTV_ENGINE_NO_EXTENSION)
 			my_engine->state = PGTV_ENGINE_STOPPED;
 		my_engine->pid = 0;
@@ -199,7 +214,7 @@ slot_invalidated(const char *slot)
  * Our slot was invalidated: the changes between its position and the WAL
  * that remains are lost, so no TVIEW can be trusted.  Say so (the log,
  * tviews.engine, every TVIEW's state 'rebuilding'), then replace the slot.
- * The TVIEWs are refreshed whole by queue_rebuilds(), from snapshots
+ * The TVIEWs are refreshed whole (queued when tvcache.c loads), from snapshots
  * taken after the new slot exists: every later change is decoded from it,
  * every earlier one is in the refresh.  Each step is safe to repeat if we
  * die in between: the state survives in the catalog.
@@ -253,37 +268,6 @@ replace_invalidated_slot(const char *slot)
 	LWLockAcquire(pgtv_shared->lock, LW_EXCLUSIVE);
 	strlcpy(my_engine->last_error, detail, PGTV_ERROR_LEN);
 	LWLockRelease(pgtv_shared->lock);
-}
-
-/*
- * Queue a whole refresh of every TVIEW still 'rebuilding' (after a slot
- * invalidation, also one that a restart interrupted).  The full refresh
- * sets it 'ready'.
- */
-static void
-queue_rebuilds(void)
-{
-	XLogRecPtr	from = MyReplicationSlot->data.confirmed_flush;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute("SELECT tview::oid FROM tviews.tview"
-					" WHERE state = 'rebuilding' AND NOT emergency_disabled",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "pg_tviews: could not read TVIEWs to rebuild");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Oid			tv = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 1, &isnull));
-
-		pgtv_enqueue(tv, NULL, true, from);
-	}
-	PopActiveSnapshot();
-	SPI_finish();
-	CommitTransactionCommand();
 }
 
 /*
@@ -556,7 +540,7 @@ worker_loop(Oid dboid)
 	TimestampTz last_ext_check = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 
@@ -597,7 +581,6 @@ worker_loop(Oid dboid)
 		replace_invalidated_slot(slot);
 	load_enabled();
 	ctx = start_decoding(slot);
-	queue_rebuilds();
 	ereport(LOG,
 			(errmsg("pg_tviews engine started for database %u, streaming slot \"%s\" from %X/%X",
 					dboid, slot, LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush))));

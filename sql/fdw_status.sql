@@ -168,10 +168,24 @@ SELECT entity_name, key_column, key_type, state, last_error,
        rows_refreshed > 0 AS refreshed, pending_count, failed_count, lag_bytes,
        emergency_disabled, emergency_disable_time, emergency_disable_reason
 FROM pg_tviews_metadata ORDER BY entity_name COLLATE "C";
--- the definition is the text given at creation
-SELECT m.entity_name, m.definition = t.definition AS same_definition
+-- the definition is the backing view's query as it is now (renames are
+-- followed), runnable as it stands: it returns the TVIEW's rows
+SELECT m.entity_name, m.definition = rtrim(pg_get_viewdef(t.backing_view), ';') AS same_definition
 FROM pg_tviews_metadata m JOIN tviews.tview t ON t.tview::text = m.entity_name
 ORDER BY m.entity_name COLLATE "C";
+DO $$
+DECLARE
+    m record;
+    n bigint;
+BEGIN
+    FOR m IN SELECT entity_name, definition FROM pg_tviews_metadata ORDER BY 1 LOOP
+        EXECUTE format('SELECT count(*) FROM ((TABLE %1$s EXCEPT ALL SELECT * FROM (%2$s) d)'
+                       ' UNION ALL (SELECT * FROM (%2$s) d EXCEPT ALL TABLE %1$s)) x',
+                       m.entity_name, m.definition) INTO n;
+        RAISE NOTICE '%: % rows differ from its definition', m.entity_name, n;
+    END LOOP;
+END
+$$;
 SELECT entity_name, created_at IS NOT NULL AS has_created_at,
        last_refreshed >= created_at AS refreshed_after_creation,
        last_refresh_duration_ms >= 0 AS has_duration

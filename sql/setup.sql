@@ -43,7 +43,9 @@ $$;
 CREATE FUNCTION tview_diff(tv regclass, OUT missing bigint, OUT extra bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    def text := (SELECT definition FROM tviews.tview t WHERE t.tview = tv);
+    -- the backing view's query as it is now (renames are followed)
+    def text := (SELECT rtrim(pg_get_viewdef(t.backing_view), ';')
+                 FROM tviews.tview t WHERE t.tview = tv);
 BEGIN
     EXECUTE format('SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL TABLE %s) m),'
                    '       (SELECT count(*) FROM (TABLE %s EXCEPT ALL (%s)) e)',

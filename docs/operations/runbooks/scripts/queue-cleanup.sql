@@ -44,8 +44,8 @@ WHERE ctid IN (SELECT q.ctid
                   OR (q.processed_at IS NULL
                       AND q.created_at < now() - :'stale_after'::interval));
 
-\echo '== TVIEWs now stale: rebuild them once the cause is fixed (03-manual-refresh)'
+\echo '== TVIEWs now stale (or rebuilding): rebuild them once the cause is fixed (03-manual-refresh)'
 SELECT entity_name, state, emergency_disabled, pending_count, failed_count, last_error
 FROM pg_tviews_metadata
-WHERE state = 'stale'
+WHERE state <> 'ready'
 ORDER BY entity_name;
