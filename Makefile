@@ -8,6 +8,7 @@
 #   make                 build
 #   make install         install into the server's directories (root/sudo)
 #   make test            install dependencies, build, install, run all tests
+#   make bench           the engine benchmarks (test/bench/run.sh)
 #   make installcheck    pg_regress only (temp instance, temp config)
 
 EXTENSION = pg_tviews
@@ -67,9 +68,13 @@ test/regress.conf: scripts/gen-test-conf.sh
 	scripts/gen-test-conf.sh > $@
 
 # ---- the whole suite: what README and .ci/run call ----
-.PHONY: test demo install-decoder uninstall-decoder
+.PHONY: test demo bench install-decoder uninstall-decoder
 test:
 	scripts/test.sh
 
 demo:
 	scripts/demo.sh
+
+# the engine benchmarks (docs/performance.md); not part of make test
+bench:
+	test/bench/run.sh

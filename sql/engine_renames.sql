@@ -23,7 +23,7 @@ RESET client_min_messages;
 ALTER TABLE rn.tb_book RENAME COLUMN fk_author TO author_ref;
 ALTER TABLE rn.tb_author RENAME pk_author TO id;
 ALTER TABLE rn.tv_book RENAME COLUMN title TO headline;
-\set VERBOSITY verbose
+\set VERBOSITY sqlstate
 ALTER TABLE rn.tb_book RENAME COLUMN pk_book TO id;
 \set VERBOSITY default
 SELECT attname FROM pg_attribute WHERE attrelid = 'rn.tb_book'::regclass AND attnum > 0 ORDER BY attnum;
