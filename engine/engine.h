@@ -111,6 +111,7 @@ extern int	pgtv_max_retries;
 extern int	pgtv_retry_delay_ms;
 extern int	pgtv_max_changes_per_relation;
 extern int	pgtv_restart_interval_s;
+extern int	pgtv_work_mem_kb;
 
 /* ----------
  * shmem.c: shared state

@@ -41,6 +41,7 @@ int			pgtv_max_retries = 5;
 int			pgtv_retry_delay_ms = 1000;
 int			pgtv_max_changes_per_relation = 100000;
 int			pgtv_restart_interval_s = 1;
+int			pgtv_work_mem_kb = 65536;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -104,6 +105,11 @@ define_gucs(void)
 							NULL,
 							&pgtv_restart_interval_s, 1, 1, 3600,
 							PGC_POSTMASTER, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_tviews.work_mem",
+							"work_mem of the engine's refresh statements.",
+							"A batch refreshes up to pg_tviews.batch_size keys in one statement; its sorts and hashes use this much memory before spilling to disk. -1 uses work_mem.",
+							&pgtv_work_mem_kb, 65536, -1, MAX_KILOBYTES,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_tviews");
 }
 

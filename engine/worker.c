@@ -417,6 +417,9 @@ process_batch(void)
 	/* now() in the batch is the batch's time, not the worker's start */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (pgtv_work_mem_kb > 0)
+		SetConfigOption("work_mem", psprintf("%d", Max(pgtv_work_mem_kb, 64)),
+						PGC_USERSET, PGC_S_SESSION);
 	/* before any snapshot is taken: see the decoded commits */
 	pgtv_collect_wait_visible();
 	SPI_connect();
