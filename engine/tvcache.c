@@ -45,6 +45,8 @@
 
 static MemoryContext cache_cxt = NULL;
 static bool cache_valid = false;
+static bool loading = false;
+static bool inval_while_loading = false;
 static bool callbacks_registered = false;
 static char *cache_signature = NULL;
 
@@ -62,6 +64,12 @@ relcache_cb(Datum arg, Oid relid)
 {
 	ListCell   *lc;
 
+	if (loading)
+	{
+		/* what is being loaded may predate this change: load again */
+		inval_while_loading = true;
+		return;
+	}
 	if (!cache_valid)
 		return;
 	if (!OidIsValid(relid))
@@ -84,6 +92,8 @@ relcache_cb(Datum arg, Oid relid)
 static void
 syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
+	if (loading)
+		inval_while_loading = true;
 	cache_valid = false;
 }
 
@@ -376,9 +386,20 @@ pgtv_tvcache_validate(void)
 	if (cache_valid && strcmp(sig, cache_signature) == 0)
 		return;
 	cache_discard();
-	cache_load();
+	loading = true;
+	inval_while_loading = false;
+	PG_TRY();
+	{
+		cache_load();
+	}
+	PG_FINALLY();
+	{
+		loading = false;
+	}
+	PG_END_TRY();
 	cache_signature = MemoryContextStrdup(cache_cxt, sig);
-	cache_valid = true;
+	/* usable for this pass either way; kept only if nothing moved */
+	cache_valid = !inval_while_loading;
 }
 
 /* Enabled TVIEWs in dependency order (valid until the next validate). */
