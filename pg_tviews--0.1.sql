@@ -452,9 +452,15 @@ RETURNS void AS 'MODULE_PATHNAME', 'pg_tviews_catalog_remove' LANGUAGE C STRICT 
 
 -- The name of a TVIEW's backing view: <name>_def, shortened to fit.
 CREATE FUNCTION tviews.def_view_name(rel text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN length(rel) <= 59 THEN rel || '_def'
-                ELSE left(rel, 50) || '_' || left(md5(rel), 8) || '_def' END
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    -- identifiers are limited in bytes (63), not characters
+    SELECT CASE WHEN octet_length(rel) <= 59 THEN rel || '_def'
+                ELSE (SELECT string_agg(x.ch, '' ORDER BY x.i) FROM (
+                          SELECT i, substr(rel, i, 1) AS ch,
+                                 sum(octet_length(substr(rel, i, 1))) OVER (ORDER BY i) AS bytes
+                          FROM generate_series(1, length(rel)) i) x
+                      WHERE x.bytes <= 50)
+                     || '_' || left(md5(rel), 8) || '_def' END
 $$;
 
 -- Add NOT NULL and the unique index on the key to a TVIEW table.
@@ -614,16 +620,15 @@ COMMENT ON FUNCTION pg_tviews_convert_existing_table(text, text, name) IS
 'makes an existing table a TVIEW (definition given, or the view <table>_def), bringing its content up to date';
 
 -- Drop a TVIEW, its backing view and its catalog entries.
-CREATE FUNCTION pg_tviews_drop(tview_name text) RETURNS void
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION tviews.drop_tview(tv regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    tv regclass := tview_name::regclass;
     t tviews.tview;
     dep text;
 BEGIN
     SELECT * INTO t FROM tviews.tview WHERE tview = tv;
     IF NOT FOUND THEN
-        RAISE EXCEPTION '"%" is not a TVIEW', tview_name
+        RAISE EXCEPTION '"%" is not a TVIEW', tv
             USING ERRCODE = 'wrong_object_type';
     END IF;
     SELECT string_agg(DISTINCT s.tview::text, ', ') INTO dep
@@ -639,6 +644,9 @@ BEGIN
     EXECUTE format('DROP VIEW %s', t.backing_view);
 END
 $$;
+
+CREATE FUNCTION pg_tviews_drop(tview_name text) RETURNS void
+LANGUAGE sql AS $$ SELECT tviews.drop_tview(tview_name::regclass) $$;
 COMMENT ON FUNCTION pg_tviews_drop(text) IS 'drops a TVIEW and its definition';
 
 -- ---------------------------------------------------------------------
@@ -654,7 +662,7 @@ COMMENT ON FUNCTION pg_tviews_drop(text) IS 'drops a TVIEW and its definition';
 -- number of rows written or deleted.  One statement, set-based; the
 -- engine prepares it once per TVIEW.
 CREATE FUNCTION tviews.refresh_sql(tv regclass, scope text)
-RETURNS text LANGUAGE plpgsql STABLE AS $$
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t tviews.tview;
     keytype text;
@@ -715,7 +723,7 @@ $$;
 -- refresh statement's snapshot, so that no refresh computed from an older
 -- snapshot overwrites what a newer one wrote.  Readers are not blocked.
 CREATE FUNCTION tviews.lock_for_refresh(tv regclass) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tv);
 END
@@ -724,7 +732,7 @@ $$;
 -- May the current user refresh this TVIEW by hand?  As for REFRESH
 -- MATERIALIZED VIEW: its owner (or a member of the owning role).
 CREATE FUNCTION tviews.check_refresh_privilege(tv regclass)
-RETURNS tviews.tview LANGUAGE plpgsql STABLE AS $$
+RETURNS tviews.tview LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t tviews.tview;
 BEGIN
@@ -772,51 +780,69 @@ CREATE FUNCTION tviews._note_refresh(tv regclass, started timestamptz, whole boo
                                      key text DEFAULT NULL) RETURNS void
 AS 'MODULE_PATHNAME', 'pg_tviews_note_refresh' LANGUAGE C VOLATILE;
 
-CREATE FUNCTION pg_tviews_refresh(tview_name text) RETURNS bigint
-LANGUAGE plpgsql AS $$
+-- Runs a refresh statement as the TVIEW's owner, restricted, as REFRESH
+-- MATERIALIZED VIEW does; the caller must have the owner's privileges.
+CREATE FUNCTION tviews._run_refresh(tv regclass, sql text, keys text[], lo text, hi text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'pg_tviews_run_refresh' LANGUAGE C VOLATILE;
+
+-- The entry points resolve the TVIEW's name with the caller's search_path;
+-- the work runs with search_path = pg_catalog, so that no function or
+-- operator someone created in a schema on the caller's path is called
+-- instead of a built-in one.
+CREATE FUNCTION tviews.refresh_whole(tv regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t tviews.tview := tviews.check_refresh_privilege(tview_name::regclass);
+    t tviews.tview := tviews.check_refresh_privilege(tv);
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
     PERFORM tviews.lock_for_refresh(t.tview);
-    EXECUTE tviews.refresh_sql(t.tview, 'all') INTO n;
+    n := tviews._run_refresh(t.tview, tviews.refresh_sql(t.tview, 'all'), NULL, NULL, NULL);
     PERFORM tviews._note_refresh(t.tview, started, true);
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION pg_tviews_refresh(text) IS
-'recomputes a whole TVIEW now (rows that did not change are not written); returns rows written or deleted';
 
-CREATE FUNCTION pg_tviews_refresh_row(tview_name text, key text) RETURNS bigint
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION tviews.refresh_key(tv regclass, key text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t tviews.tview := tviews.check_refresh_privilege(tview_name::regclass);
+    t tviews.tview := tviews.check_refresh_privilege(tv);
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
     PERFORM tviews.lock_for_refresh(t.tview);
-    EXECUTE tviews.refresh_sql(t.tview, 'keys') INTO n USING ARRAY[key];
+    n := tviews._run_refresh(t.tview, tviews.refresh_sql(t.tview, 'keys'), ARRAY[key], NULL, NULL);
     PERFORM tviews._note_refresh(t.tview, started, false, key);
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION pg_tviews_refresh_row(text, text) IS
-'recomputes the row of one key now; returns rows written or deleted (0 when already current)';
 
-CREATE FUNCTION pg_tviews_refresh_range(tview_name text, lo text, hi text) RETURNS bigint
-LANGUAGE plpgsql AS $$
+CREATE FUNCTION tviews.refresh_between(tv regclass, lo text, hi text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t tviews.tview := tviews.check_refresh_privilege(tview_name::regclass);
+    t tviews.tview := tviews.check_refresh_privilege(tv);
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
     PERFORM tviews.lock_for_refresh(t.tview);
-    EXECUTE tviews.refresh_sql(t.tview, 'range') INTO n USING lo, hi;
+    n := tviews._run_refresh(t.tview, tviews.refresh_sql(t.tview, 'range'), NULL, lo, hi);
     PERFORM tviews._note_refresh(t.tview, started, false);
     RETURN n;
 END
 $$;
+
+CREATE FUNCTION pg_tviews_refresh(tview_name text) RETURNS bigint
+LANGUAGE sql AS $$ SELECT tviews.refresh_whole(tview_name::regclass) $$;
+COMMENT ON FUNCTION pg_tviews_refresh(text) IS
+'recomputes a whole TVIEW now (rows that did not change are not written); returns rows written or deleted';
+
+CREATE FUNCTION pg_tviews_refresh_row(tview_name text, key text) RETURNS bigint
+LANGUAGE sql AS $$ SELECT tviews.refresh_key(tview_name::regclass, key) $$;
+COMMENT ON FUNCTION pg_tviews_refresh_row(text, text) IS
+'recomputes the row of one key now; returns rows written or deleted (0 when already current)';
+
+CREATE FUNCTION pg_tviews_refresh_range(tview_name text, lo text, hi text) RETURNS bigint
+LANGUAGE sql AS $$ SELECT tviews.refresh_between(tview_name::regclass, lo, hi) $$;
 COMMENT ON FUNCTION pg_tviews_refresh_range(text, text, text) IS
 'recomputes the rows whose key is between lo and hi (inclusive); returns rows written or deleted';
 
@@ -1330,7 +1356,7 @@ COMMENT ON FUNCTION pg_tviews_health_check() IS
 -- from a new slot.  Emergency-disabled TVIEWs are stale already and are
 -- rebuilt when enabled.
 CREATE FUNCTION tviews.note_slot_invalidated(detail text) RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
@@ -1374,6 +1400,10 @@ GRANT SELECT ON tviews.tview, tviews.source, tviews.tracked, tviews.engine TO PU
 GRANT SELECT ON tviews.failed_key TO pg_monitor, pg_tviews_admin;
 GRANT SELECT ON tviews.metadata_rows, tviews.queue_rows, tviews.dependency_rows,
                 tviews.worker_rows, tviews.slot_rows TO pg_monitor, pg_tviews_admin;
+-- queued keys and error messages can hold data of tables a role may not
+-- read: monitoring and admin roles only, like the status tables
+REVOKE ALL ON FUNCTION pg_tviews_queue_entries(), pg_tviews_engines() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_tviews_queue_entries(), pg_tviews_engines() TO pg_monitor, pg_tviews_admin;
 REVOKE ALL ON FUNCTION pg_tviews_health_check() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pg_tviews_health_check() TO pg_monitor, pg_tviews_admin;
 REVOKE ALL ON FUNCTION pg_tviews_system_disable(text), pg_tviews_system_enable() FROM PUBLIC;

@@ -329,8 +329,8 @@ keys_array(List *keys, int from, int to)
  * error (the subtransaction rolled back).  A query cancel or shutdown is
  * not the work's fault: it is rethrown, ending the engine's pass.
  */
-static ErrorData *
-run_in_subxact(void (*fn) (void *), void *arg)
+ErrorData *
+pgtv_run_in_subxact(void (*fn) (void *), void *arg)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -361,7 +361,7 @@ run_in_subxact(void (*fn) (void *), void *arg)
 	return edata;
 }
 
-/* One refresh statement's work, for run_in_subxact(). */
+/* One refresh statement's work, for pgtv_run_in_subxact(). */
 typedef struct RefreshWork
 {
 	PgtvTview *t;
@@ -436,7 +436,7 @@ refresh_keys(PgtvTview *t, List *keys, int from, int to)
 {
 	RefreshWork w = {t, keys, from, to,
 	((TakenKey *) list_nth(keys, from))->lsn, 0};
-	ErrorData  *edata = run_in_subxact(refresh_keys_work, &w);
+	ErrorData  *edata = pgtv_run_in_subxact(refresh_keys_work, &w);
 
 	if (edata != NULL)
 	{
@@ -462,7 +462,7 @@ static int64
 refresh_full(PgtvTview *t, XLogRecPtr lsn, uint32 gen)
 {
 	RefreshWork w = {t, NIL, 0, 0, lsn, 0};
-	ErrorData  *edata = run_in_subxact(refresh_full_work, &w);
+	ErrorData  *edata = pgtv_run_in_subxact(refresh_full_work, &w);
 
 	if (edata != NULL)
 	{

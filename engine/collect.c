@@ -359,6 +359,46 @@ queue_parent_keys(PgtvTview *t, const char *tvcol, List *vals, XLogRecPtr lsn)
 	return queued;
 }
 
+/* A parent lookup, for pgtv_run_in_subxact(). */
+typedef struct ParentWork
+{
+	PgtvTview  *t;
+	const char *tvcol;
+	List	   *vals;
+	XLogRecPtr	lsn;
+	int			queued;
+} ParentWork;
+
+static void
+parent_work(void *arg)
+{
+	ParentWork *w = arg;
+
+	w->queued = queue_parent_keys(w->t, w->tvcol, w->vals, w->lsn);
+}
+
+/*
+ * Parent rule, isolated: the lookup reads the definition as the TVIEW's
+ * owner, and can fail (a privilege revoked, a function raising).  That
+ * must not stop the engine for every TVIEW: refresh that TVIEW whole
+ * instead -- its refresh fails the same way and is retried, parked and
+ * reported in the status tables like any failing refresh.
+ */
+static int
+queue_parent_keys_safely(PgtvTview *t, const char *tvcol, List *vals, XLogRecPtr lsn)
+{
+	ParentWork	w = {t, tvcol, vals, lsn, 0};
+	ErrorData  *edata = pgtv_run_in_subxact(parent_work, &w);
+
+	if (edata == NULL)
+		return w.queued;
+	ereport(LOG,
+			(errmsg("pg_tviews: parent lookup of TVIEW %s failed, refreshing it whole: %s",
+					t->name, edata->message)));
+	pgtv_enqueue(t->tview, NULL, true, lsn);
+	return 1;
+}
+
 /*
  * Turn the batch into queue entries, by the lineage rules of each changed
  * table (tvcache.c).  Returns the number queued.
@@ -404,8 +444,8 @@ pgtv_collect_flush(void)
 					queued += queue_key(rule->tview->tview, cv->k.value, cv->lsn);
 			}
 			if (parent_vals != NIL)
-				queued += queue_parent_keys(rule->tview, rule->tview_column,
-											parent_vals, r->first_lsn);
+				queued += queue_parent_keys_safely(rule->tview, rule->tview_column,
+												   parent_vals, r->first_lsn);
 		}
 	}
 	return queued;

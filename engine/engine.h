@@ -322,6 +322,7 @@ typedef struct PgtvUserContext
 {
 	Oid			userid;
 	int			sec_context;
+	int			guc_nestlevel;	/* settings changed meanwhile are undone */
 } PgtvUserContext;
 
 extern void pgtv_tvcache_validate(void);
@@ -329,6 +330,7 @@ extern List *pgtv_tvcache_ordered(void);
 extern PgtvTview *pgtv_tvcache_tview(Oid tview);
 extern List *pgtv_tvcache_rules(Oid source);
 extern void pgtv_become_owner(PgtvTview *t, PgtvUserContext *save);
+extern void pgtv_become_role(Oid role, PgtvUserContext *save);
 extern void pgtv_restore_user(PgtvUserContext *save);
 extern PgtvPlan pgtv_plan_keys(PgtvTview *t);
 extern PgtvPlan pgtv_plan_all(PgtvTview *t);
@@ -347,5 +349,6 @@ extern void pgtv_wakeup_engine_is_me(void);
  * ----------
  */
 extern int	pgtv_apply_queue(void);
+extern struct ErrorData *pgtv_run_in_subxact(void (*fn) (void *), void *arg);
 
 #endif							/* PG_TVIEWS_ENGINE_H */

@@ -44,6 +44,7 @@
 #include "engine.h"
 
 #include "access/htup_details.h"
+#include "catalog/catalog.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -54,6 +55,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 
 /* One occurrence of a base relation somewhere in the query tree. */
@@ -119,6 +121,18 @@ check_source_relation(Oid relid)
 						name),
 				 errdetail("Its changes do not reach logical decoding, so the TVIEW would never see them."),
 				 errhint("Read the underlying tables instead.")));
+	if (relkind == RELKIND_SEQUENCE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("TVIEW definitions cannot read sequence \"%s\"", name),
+				 errdetail("Sequence advances are not decoded as row changes, so the TVIEW would never see them.")));
+	if (IsCatalogRelationOid(relid) ||
+		strcmp(get_namespace_name(get_rel_namespace(relid)), "information_schema") == 0 ||
+		strcmp(get_namespace_name(get_rel_namespace(relid)), "tviews") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("TVIEW definitions cannot read catalog relation \"%s\"", name),
+				 errdetail("Changes to system catalogs and to pg_tviews' own catalog are not decoded as row changes.")));
 	if (relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -564,6 +578,67 @@ reject(const char *what, const char *hint)
 }
 
 /*
+ * What gives a different result each time it is evaluated without being
+ * volatile: the transaction's or statement's time (now(), CURRENT_DATE,
+ * ... are stable), transaction ids and snapshots, the backend's pid, and
+ * TABLESAMPLE.  A TVIEW row computed with them would
+ * never equal its definition when read later.
+ */
+static bool
+nondeterministic_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+	{
+		Oid			f = ((FuncExpr *) node)->funcid;
+
+		if (f == F_NOW || f == F_TRANSACTION_TIMESTAMP || f == F_STATEMENT_TIMESTAMP ||
+			f == F_TXID_CURRENT || f == F_TXID_CURRENT_IF_ASSIGNED ||
+			f == F_TXID_CURRENT_SNAPSHOT || f == F_PG_CURRENT_XACT_ID ||
+			f == F_PG_CURRENT_XACT_ID_IF_ASSIGNED || f == F_PG_CURRENT_SNAPSHOT ||
+			f == F_PG_BACKEND_PID || f == F_PG_TRIGGER_DEPTH ||
+			f == F_PG_CONF_LOAD_TIME || f == F_PG_POSTMASTER_START_TIME)
+		{
+			*(const char **) context = psprintf("%s()", get_func_name(f));
+			return true;
+		}
+	}
+	else if (IsA(node, SQLValueFunction))
+	{
+		switch (((SQLValueFunction *) node)->op)
+		{
+			case SVFOP_CURRENT_DATE:
+			case SVFOP_CURRENT_TIME:
+			case SVFOP_CURRENT_TIME_N:
+			case SVFOP_CURRENT_TIMESTAMP:
+			case SVFOP_CURRENT_TIMESTAMP_N:
+			case SVFOP_LOCALTIME:
+			case SVFOP_LOCALTIME_N:
+			case SVFOP_LOCALTIMESTAMP:
+			case SVFOP_LOCALTIMESTAMP_N:
+				*(const char **) context = "CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP or LOCALTIMESTAMP";
+				return true;
+			default:
+				break;
+		}
+	}
+	else if (IsA(node, RangeTblEntry))
+	{
+		if (((RangeTblEntry *) node)->tablesample != NULL)
+		{
+			*(const char **) context = "TABLESAMPLE";
+			return true;
+		}
+		return false;
+	}
+	else if (IsA(node, Query))
+		return query_tree_walker((Query *) node, nondeterministic_walker, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, nondeterministic_walker, context);
+}
+
+/*
  * Parse, analyse and rewrite (expanding views) a TVIEW definition, and
  * refuse what cannot be maintained row by row.
  */
@@ -613,6 +688,16 @@ analyse_definition(const char *sql)
 				 errmsg("TVIEW definitions cannot call volatile functions"),
 				 errdetail("A TVIEW row must be recomputable with the same result at any time."),
 				 errhint("Replace functions such as random(), now() or clock_timestamp(), or mark your own functions STABLE or IMMUTABLE if they are.")));
+	{
+		const char *what = NULL;
+
+		if (query_tree_walker(q, nondeterministic_walker, &what, QTW_EXAMINE_RTES_BEFORE))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("TVIEW definitions cannot use %s", what),
+					 errdetail("A TVIEW row must be recomputable with the same result at any time; this gives another result in every transaction."),
+					 errhint("Store the time in a base table column instead, or compute it when reading the TVIEW.")));
+	}
 	return q;
 }
 

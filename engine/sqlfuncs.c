@@ -40,6 +40,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(pg_tviews_slot_name);
@@ -660,4 +661,85 @@ pg_tviews_catalog_remove(PG_FUNCTION_ARGS)
 	check_owns(PG_GETARG_OID(0), "TVIEW");
 	run_catalog_function("SELECT tviews.catalog_remove($1)", 1, types, args);
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pg_tviews_run_refresh);
+
+/*
+ * tviews._run_refresh(tv regclass, sql text, keys text[], lo text, hi text)
+ * returns bigint
+ *
+ * Runs a refresh statement made by tviews.refresh_sql() for a manual
+ * refresh (pg_tviews_refresh, _row, _range) the way the engine runs its
+ * own: as the TVIEW's owner, with SECURITY_RESTRICTED_OPERATION and a GUC
+ * nest level, as REFRESH MATERIALIZED VIEW does.  Whoever calls it -- a
+ * superuser working through a runbook included -- never runs a TVIEW
+ * owner's functions with their own privileges, and nothing is read through
+ * a TVIEW that its owner could not read.  The caller must have the
+ * privileges of the owner (be a member, or a superuser), as for REFRESH
+ * MATERIALIZED VIEW; the statement then runs with less than the caller
+ * has, never more.  Parameters: $1 keys (text[]), or $1 lo and $2 hi
+ * (text), or none.
+ */
+Datum
+pg_tviews_run_refresh(PG_FUNCTION_ARGS)
+{
+	Oid			tv;
+	char	   *sql;
+	Oid			owner;
+	HeapTuple	tup;
+	Oid			argtypes[2];
+	Datum		values[2];
+	int			nargs = 0;
+	PgtvUserContext save;
+	int			ret;
+	int64		n = 0;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("TVIEW and statement must not be NULL")));
+	tv = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(tv));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", tv)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of TVIEW %s", get_rel_name(tv))));
+
+	if (!PG_ARGISNULL(2))
+	{
+		argtypes[0] = TEXTARRAYOID;
+		values[0] = PG_GETARG_DATUM(2);
+		nargs = 1;
+	}
+	else if (!PG_ARGISNULL(3) && !PG_ARGISNULL(4))
+	{
+		argtypes[0] = argtypes[1] = TEXTOID;
+		values[0] = PG_GETARG_DATUM(3);
+		values[1] = PG_GETARG_DATUM(4);
+		nargs = 2;
+	}
+
+	SPI_connect();
+	pgtv_become_role(owner, &save);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+	pgtv_restore_user(&save);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_tviews: refresh statement of %s returned %d", get_rel_name(tv), ret);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			n = DatumGetInt64(d);
+	}
+	SPI_finish();
+	PG_RETURN_INT64(n);
 }

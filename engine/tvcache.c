@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "replication/slot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -465,15 +466,30 @@ keep_plan_as(PgtvTview *t, const char *sql, int nargs, Oid *argtypes)
 void
 pgtv_become_owner(PgtvTview *t, PgtvUserContext *save)
 {
+	pgtv_become_role(t->owner, save);
+}
+
+/*
+ * As REFRESH MATERIALIZED VIEW does: the role, the restrictions, and a GUC
+ * nest level, so that whatever a definition's functions set (search_path,
+ * TimeZone, ...) ends with the statement instead of staying with the
+ * engine -- where it would change how later statements, run with more
+ * privileges or for other owners, resolve names and compute values.
+ */
+void
+pgtv_become_role(Oid role, PgtvUserContext *save)
+{
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(t->owner, save->sec_context |
+	SetUserIdAndSecContext(role, save->sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	save->guc_nestlevel = NewGUCNestLevel();
 }
 
 void
 pgtv_restore_user(PgtvUserContext *save)
 {
+	AtEOXact_GUC(false, save->guc_nestlevel);
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
 

@@ -206,6 +206,16 @@ ORDER BY source::text;
 SELECT * FROM pg_tviews_analyze('SELECT pk_user FROM tb_user LIMIT 1', 'pk_user');
 SELECT * FROM pg_tviews_analyze('SELECT name FROM tb_user', 'pk_user');
 SELECT * FROM pg_tviews_analyze('SELECT lower(name) AS pk_user FROM tb_user', 'pk_user');
+-- what gives another result in every transaction, and what is never
+-- decoded as row changes
+CREATE SEQUENCE sq_lineage;
+SELECT * FROM pg_tviews_analyze('SELECT pk_user, now() AS t FROM tb_user', 'pk_user');
+SELECT * FROM pg_tviews_analyze('SELECT pk_user, CURRENT_DATE AS d FROM tb_user', 'pk_user');
+SELECT * FROM pg_tviews_analyze('SELECT pk_user FROM tb_user TABLESAMPLE SYSTEM (50)', 'pk_user');
+SELECT * FROM pg_tviews_analyze('SELECT pk_user, (SELECT last_value FROM sq_lineage) AS s FROM tb_user', 'pk_user');
+SELECT * FROM pg_tviews_analyze('SELECT pk_user, (SELECT count(*) FROM pg_class) AS n FROM tb_user', 'pk_user');
+SELECT * FROM pg_tviews_analyze('SELECT tview::oid::int AS pk, state FROM tviews.tview', 'pk');
+DROP SEQUENCE sq_lineage;
 \set VERBOSITY default
 
 -- analysing creates nothing and takes no lock that outlives the statement
