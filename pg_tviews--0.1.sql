@@ -237,7 +237,7 @@ $$;
 -- Is column col of rel in its replica identity, i.e. does its old value
 -- reach the WAL on UPDATE and DELETE?
 CREATE FUNCTION tviews.replica_identity_has(rel regclass, col name)
-RETURNS boolean LANGUAGE sql STABLE AS $$
+RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE c.relreplident
         WHEN 'f' THEN true
         WHEN 'n' THEN false
@@ -256,18 +256,30 @@ $$;
 -- ---------------------------------------------------------------------
 
 -- Common checks of a TVIEW name; returns {schema, name}.
+-- Runs with the caller's search_path (current_schema() is the caller's):
+-- every function it calls is schema-qualified.
 CREATE FUNCTION tviews.split_name(tview_name text) RETURNS text[]
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    parts text[] := parse_ident(tview_name);
+    parts text[] := pg_catalog.parse_ident(tview_name);
 BEGIN
-    IF array_length(parts, 1) = 1 THEN
-        IF current_schema() IS NULL THEN
+    IF pg_catalog.array_length(parts, 1) = 1 THEN
+        IF pg_catalog.current_schema() IS NULL THEN
             RAISE EXCEPTION 'no schema has been selected to create the TVIEW in'
                 USING ERRCODE = 'invalid_schema_name';
         END IF;
-        RETURN ARRAY[current_schema(), parts[1]];
-    ELSIF array_length(parts, 1) = 2 THEN
+        parts := ARRAY[pg_catalog.current_schema(), parts[1]];
+    ELSIF pg_catalog.array_length(parts, 1) <> 2 THEN
+        parts := NULL;
+    END IF;
+    IF parts IS NOT NULL THEN
+        -- the engine cannot see another session's temporary tables
+        IF parts[1] OPERATOR(pg_catalog.~) '^pg_temp'
+           OR pg_catalog.to_regnamespace(pg_catalog.quote_ident(parts[1])) OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema() THEN
+            RAISE EXCEPTION 'TVIEWs cannot be temporary'
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Name a permanent schema, or put one first in search_path.';
+        END IF;
         RETURN parts;
     END IF;
     RAISE EXCEPTION 'invalid TVIEW name "%"', tview_name
@@ -281,7 +293,7 @@ AS 'MODULE_PATHNAME', 'pg_tviews_output_columns' LANGUAGE C STRICT VOLATILE;
 -- The key column: the one given; else pk_<entity> for a TVIEW named
 -- tv_<entity>; else the only pk_* column the definition selects.
 CREATE FUNCTION tviews.default_key(rel text, key name, def text) RETURNS name
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cols name[];
     pks name[];
@@ -308,7 +320,7 @@ $$;
 -- TVIEWs are populated with a snapshot taken after their base tables are
 -- locked; a transaction snapshot taken earlier could miss writes.
 CREATE FUNCTION tviews.check_isolation() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'TVIEWs must be created at READ COMMITTED isolation'
@@ -321,9 +333,9 @@ $$;
 -- Make sure the engine's slot exists before anything becomes tracked:
 -- changes committed before the slot's start would never be decoded.
 CREATE FUNCTION tviews.ensure_slot() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    slot name := pg_tviews_slot_name();
+    slot name := @extschema@.pg_tviews_slot_name();
 BEGIN
     -- normally the engine made it when the extension was created
     IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = slot)
@@ -354,12 +366,12 @@ $$;
 -- before, and every later write is decoded with the TVIEW already
 -- tracked: no change falls in between.
 CREATE FUNCTION tviews.lock_sources(def text, keycol name) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r record;
 BEGIN
     FOR r IN SELECT DISTINCT a.source::oid AS relid
-             FROM pg_tviews_analyze(def, keycol) a ORDER BY 1 LOOP
+             FROM @extschema@.pg_tviews_analyze(def, keycol) a ORDER BY 1 LOOP
         BEGIN
             EXECUTE format('LOCK TABLE %s IN SHARE MODE', r.relid::regclass);
         EXCEPTION WHEN insufficient_privilege THEN
@@ -376,12 +388,15 @@ $$;
 -- key constraints and indexes, catalog rows, replica identity, tracking.
 -- The table must already hold the view's current result.
 CREATE FUNCTION tviews.register(tv regclass, vw regclass, keycol name, def text)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r record;
 BEGIN
     -- parent rules find affected keys through the TVIEW column they match
-    FOR r IN SELECT DISTINCT a.tview_column FROM pg_tviews_analyze(def, keycol) a
+    -- (the backing view's definition, printed under this function's
+    -- search_path: every name in it is schema-qualified)
+    FOR r IN SELECT DISTINCT a.tview_column
+             FROM @extschema@.pg_tviews_analyze(rtrim(pg_get_viewdef(vw), ';'), keycol) a
              WHERE a.rule = 'parent' AND a.tview_column <> keycol
                AND NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute at
                                  ON at.attrelid = i.indrelid AND at.attnum = i.indkey[0]
@@ -465,7 +480,7 @@ $$;
 
 -- Add NOT NULL and the unique index on the key to a TVIEW table.
 CREATE FUNCTION tviews.constrain_key(tv regclass, keycol name) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tv, keycol);
     IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_attribute a
@@ -488,18 +503,41 @@ $$;
 
 -- Create a TVIEW: a table holding the result of query, one row per key,
 -- kept up to date from the WAL by the engine.
-CREATE FUNCTION pg_tviews_create(tview_name text, query text, key name DEFAULT NULL)
-RETURNS regclass LANGUAGE plpgsql AS $$
+-- The caller's definition is read once, with the caller's search_path, to
+-- create the backing view; everything else runs with search_path =
+-- pg_catalog and reads the view's definition, in which every name is
+-- schema-qualified: no function or operator someone created in a schema
+-- on the caller's path is called instead of a built-in one.
+CREATE FUNCTION tviews.create_backing_view(nsp text, vwname text, def text, caller_path text)
+RETURNS regclass LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    parts text[] := tviews.split_name(tview_name);
-    nsp text := parts[1];
-    rel text := parts[2];
+    stmt text := format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    -- one SELECT, with the checks of pg_tviews_analyze, before it runs
+    PERFORM tviews.output_columns(def);
+    EXECUTE stmt;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    RETURN format('%I.%I', nsp, vwname)::regclass;
+END
+$$;
+
+CREATE FUNCTION tviews.create_tview(tview_name text, query text, key name, caller_path text)
+RETURNS regclass LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    parts text[];
+    nsp text;
+    rel text;
     def text := regexp_replace(query, ';\s*$', '');
-    keycol name := tviews.default_key(parts[2], key, def);
-    vwname text;
+    keycol name;
     vw regclass;
     tv regclass;
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    parts := tviews.split_name(tview_name);
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    nsp := parts[1];
+    rel := parts[2];
     PERFORM tviews.check_isolation();
     IF to_regclass(format('%I.%I', nsp, rel)) IS NOT NULL THEN
         RAISE EXCEPTION 'relation "%.%" already exists', nsp, rel
@@ -507,14 +545,13 @@ BEGIN
                   HINT = 'To make an existing table a TVIEW, use pg_tviews_convert_existing_table().';
     END IF;
 
-    -- analyse first: bad definitions fail before anything is created
-    PERFORM count(*) FROM pg_tviews_analyze(def, keycol);
+    vw := tviews.create_backing_view(nsp, tviews.def_view_name(rel), def, caller_path);
+    keycol := tviews.default_key(rel, key, rtrim(pg_get_viewdef(vw), ';'));
+    -- bad definitions fail before anything is populated
+    PERFORM count(*) FROM @extschema@.pg_tviews_analyze(rtrim(pg_get_viewdef(vw), ';'), keycol);
     PERFORM tviews.ensure_slot();
-    PERFORM tviews.lock_sources(def, keycol);
+    PERFORM tviews.lock_sources(rtrim(pg_get_viewdef(vw), ';'), keycol);
 
-    vwname := tviews.def_view_name(rel);
-    EXECUTE format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
-    vw := format('%I.%I', nsp, vwname)::regclass;
     -- room on each page, so that refreshes update rows in place (HOT)
     EXECUTE format('CREATE TABLE %I.%I WITH (fillfactor = 90) AS SELECT * FROM %s', nsp, rel, vw);
     tv := format('%I.%I', nsp, rel)::regclass;
@@ -522,6 +559,13 @@ BEGIN
     PERFORM tviews.register(tv, vw, keycol, def);
     RETURN tv;
 END
+$$;
+
+-- Create a TVIEW: a table holding the result of query, one row per key,
+-- kept up to date from the WAL by the engine.
+CREATE FUNCTION pg_tviews_create(tview_name text, query text, key name DEFAULT NULL)
+RETURNS regclass LANGUAGE sql AS $$
+    SELECT tviews.create_tview(tview_name, query, key, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION pg_tviews_create(text, text, name) IS
 'creates a TVIEW: a table holding the result of query, maintained incrementally from the WAL';
@@ -531,20 +575,25 @@ COMMENT ON FUNCTION pg_tviews_create(text, text, name) IS
 -- behind after DROP EXTENSION or a restore without the extension).  The
 -- table's columns must be the definition's; its content is brought up to
 -- date before the engine takes over.
-CREATE FUNCTION pg_tviews_convert_existing_table(tview_name text, query text DEFAULT NULL,
-                                                 key name DEFAULT NULL)
-RETURNS regclass LANGUAGE plpgsql AS $$
+CREATE FUNCTION tviews.convert_tview(tview_name text, query text, key name, caller_path text)
+RETURNS regclass LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    parts text[] := tviews.split_name(tview_name);
-    nsp text := parts[1];
-    rel text := parts[2];
+    parts text[];
+    nsp text;
+    rel text;
     keycol name;
-    tv regclass := to_regclass(format('%I.%I', nsp, rel));
+    tv regclass;
     vwname text;
     vw regclass;
     def text;
     diff text;
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    parts := tviews.split_name(tview_name);
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    nsp := parts[1];
+    rel := parts[2];
+    tv := to_regclass(format('%I.%I', nsp, rel));
     PERFORM tviews.check_isolation();
     IF tv IS NULL OR (SELECT relkind FROM pg_class WHERE oid = tv) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'table "%.%" does not exist', nsp, rel
@@ -569,6 +618,12 @@ BEGIN
     ELSE
         def := regexp_replace(pg_get_viewdef(vw), ';\s*$', '');
     END IF;
+    -- the caller's definition, read once with the caller's search_path
+    -- (see tviews.create_tview): from here on, the view's
+    IF vw IS NULL THEN
+        vw := tviews.create_backing_view(nsp, vwname, def, caller_path);
+        def := rtrim(pg_get_viewdef(vw), ';');
+    END IF;
 
     keycol := tviews.default_key(rel, key, def);
     -- a definition reading the table itself, or a TVIEW built on it, would
@@ -578,18 +633,14 @@ BEGIN
             SELECT tv::regclass
             UNION
             SELECT s.tview FROM tviews.source s JOIN dependents d ON s.source = d.t)
-        SELECT FROM pg_tviews_analyze(def, keycol) a JOIN dependents d ON a.source = d.t) THEN
+        SELECT FROM @extschema@.pg_tviews_analyze(def, keycol) a JOIN dependents d ON a.source = d.t) THEN
         RAISE EXCEPTION 'the definition of TVIEW % reads % itself or a TVIEW built on it', tv, tv
             USING ERRCODE = 'invalid_recursion';
     END IF;
-    PERFORM count(*) FROM pg_tviews_analyze(def, keycol);
+    PERFORM count(*) FROM @extschema@.pg_tviews_analyze(def, keycol);
     PERFORM tviews.ensure_slot();
     PERFORM tviews.lock_sources(def, keycol);
     EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tv);
-    IF vw IS NULL THEN
-        EXECUTE format('CREATE VIEW %I.%I AS %s', nsp, vwname, def);
-        vw := format('%I.%I', nsp, vwname)::regclass;
-    END IF;
 
     -- same columns, same types, same order
     SELECT string_agg(format('%s %s / %s %s',
@@ -616,6 +667,11 @@ BEGIN
     RETURN tv;
 END
 $$;
+CREATE FUNCTION pg_tviews_convert_existing_table(tview_name text, query text DEFAULT NULL,
+                                                 key name DEFAULT NULL)
+RETURNS regclass LANGUAGE sql AS $$
+    SELECT tviews.convert_tview(tview_name, query, key, pg_catalog.current_setting('search_path'))
+$$;
 COMMENT ON FUNCTION pg_tviews_convert_existing_table(text, text, name) IS
 'makes an existing table a TVIEW (definition given, or the view <table>_def), bringing its content up to date';
 
@@ -626,7 +682,10 @@ DECLARE
     t tviews.tview;
     dep text;
 BEGIN
-    SELECT * INTO t FROM tviews.tview WHERE tview = tv;
+    -- not last_error: only monitoring roles may read it
+    SELECT tview, backing_view, key_column, key_type, definition, created_at, state, last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes, emergency_disabled, emergency_disable_time, emergency_disable_reason
+      INTO t.tview, t.backing_view, t.key_column, t.key_type, t.definition, t.created_at, t.state, t.last_refreshed, t.last_refresh_duration_ms, t.rows_refreshed, t.full_refreshes, t.emergency_disabled, t.emergency_disable_time, t.emergency_disable_reason
+      FROM tviews.tview WHERE tview = tv;
     IF NOT FOUND THEN
         RAISE EXCEPTION '"%" is not a TVIEW', tv
             USING ERRCODE = 'wrong_object_type';
@@ -672,7 +731,10 @@ DECLARE
     cond text;
     gate text;
 BEGIN
-    SELECT * INTO t FROM tviews.tview WHERE tview = tv;
+    -- not last_error: only monitoring roles may read it
+    SELECT tview, backing_view, key_column, key_type, definition, created_at, state, last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes, emergency_disabled, emergency_disable_time, emergency_disable_reason
+      INTO t.tview, t.backing_view, t.key_column, t.key_type, t.definition, t.created_at, t.state, t.last_refreshed, t.last_refresh_duration_ms, t.rows_refreshed, t.full_refreshes, t.emergency_disabled, t.emergency_disable_time, t.emergency_disable_reason
+      FROM tviews.tview WHERE tview = tv;
     IF NOT FOUND THEN
         RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
     END IF;
@@ -736,7 +798,10 @@ RETURNS tviews.tview LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_te
 DECLARE
     t tviews.tview;
 BEGIN
-    SELECT * INTO t FROM tviews.tview WHERE tview = tv;
+    -- not last_error: only monitoring roles may read it
+    SELECT tview, backing_view, key_column, key_type, definition, created_at, state, last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes, emergency_disabled, emergency_disable_time, emergency_disable_reason
+      INTO t.tview, t.backing_view, t.key_column, t.key_type, t.definition, t.created_at, t.state, t.last_refreshed, t.last_refresh_duration_ms, t.rows_refreshed, t.full_refreshes, t.emergency_disabled, t.emergency_disable_time, t.emergency_disable_reason
+      FROM tviews.tview WHERE tview = tv;
     IF NOT FOUND THEN
         RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
     END IF;
@@ -1396,7 +1461,11 @@ GRANT INSERT, UPDATE, DELETE, TRUNCATE ON pg_tviews_queue TO pg_tviews_admin;
 -- The catalog is readable like PostgreSQL's own (definitions, lineage);
 -- parked keys and their errors only by monitoring and admin roles.
 GRANT USAGE ON SCHEMA tviews TO PUBLIC;
-GRANT SELECT ON tviews.tview, tviews.source, tviews.tracked, tviews.engine TO PUBLIC;
+GRANT SELECT ON tviews.source, tviews.tracked, tviews.engine TO PUBLIC;
+-- refresh errors can quote values of tables a role may not read:
+-- last_error for monitoring and admin roles only (like pg_tviews_metadata)
+GRANT SELECT (tview, backing_view, key_column, key_type, definition, created_at, state, last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes, emergency_disabled, emergency_disable_time, emergency_disable_reason) ON tviews.tview TO PUBLIC;
+GRANT SELECT ON tviews.tview TO pg_monitor, pg_tviews_admin;
 GRANT SELECT ON tviews.failed_key TO pg_monitor, pg_tviews_admin;
 GRANT SELECT ON tviews.metadata_rows, tviews.queue_rows, tviews.dependency_rows,
                 tviews.worker_rows, tviews.slot_rows TO pg_monitor, pg_tviews_admin;

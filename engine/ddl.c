@@ -157,8 +157,8 @@ create_tview_from_ctas(CreateTableAsStmt *ctas, const char *stmt,
 
 	SPI_connect();
 	/* pg_tviews_create() lives in the extension's schema */
-	if (SPI_execute("SELECT quote_ident(n.nspname) FROM pg_extension e"
-					" JOIN pg_namespace n ON n.oid = e.extnamespace"
+	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+					" JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
 					" WHERE e.extname = 'pg_tviews'", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "pg_tviews: cannot find the extension's schema");

@@ -580,8 +580,10 @@ reject(const char *what, const char *hint)
 /*
  * What gives a different result each time it is evaluated without being
  * volatile: the transaction's or statement's time (now(), CURRENT_DATE,
- * ... are stable), transaction ids and snapshots, the backend's pid, and
- * TABLESAMPLE.  A TVIEW row computed with them would
+ * ... are stable), transaction ids and snapshots, the backend's pid,
+ * the session's schema and settings (the engine's session is not the
+ * reader's), and TABLESAMPLE.  (CURRENT_USER is allowed: refreshes run as
+ * the owner, as a materialized view's do.)  A TVIEW row computed with them would
  * never equal its definition when read later.
  */
 static bool
@@ -598,7 +600,8 @@ nondeterministic_walker(Node *node, void *context)
 			f == F_TXID_CURRENT_SNAPSHOT || f == F_PG_CURRENT_XACT_ID ||
 			f == F_PG_CURRENT_XACT_ID_IF_ASSIGNED || f == F_PG_CURRENT_SNAPSHOT ||
 			f == F_PG_BACKEND_PID || f == F_PG_TRIGGER_DEPTH ||
-			f == F_PG_CONF_LOAD_TIME || f == F_PG_POSTMASTER_START_TIME)
+			f == F_PG_CONF_LOAD_TIME || f == F_PG_POSTMASTER_START_TIME ||
+			f == F_CURRENT_SETTING_TEXT || f == F_CURRENT_SETTING_TEXT_BOOL)
 		{
 			*(const char **) context = psprintf("%s()", get_func_name(f));
 			return true;
@@ -618,6 +621,10 @@ nondeterministic_walker(Node *node, void *context)
 			case SVFOP_LOCALTIMESTAMP:
 			case SVFOP_LOCALTIMESTAMP_N:
 				*(const char **) context = "CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP or LOCALTIMESTAMP";
+				return true;
+			case SVFOP_CURRENT_SCHEMA:
+				/* the engine's search_path is not the reader's */
+				*(const char **) context = "CURRENT_SCHEMA";
 				return true;
 			default:
 				break;
@@ -695,8 +702,8 @@ analyse_definition(const char *sql)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 					 errmsg("TVIEW definitions cannot use %s", what),
-					 errdetail("A TVIEW row must be recomputable with the same result at any time; this gives another result in every transaction."),
-					 errhint("Store the time in a base table column instead, or compute it when reading the TVIEW.")));
+					 errdetail("A TVIEW row must be recomputable with the same result at any time and in any session; this gives another result in another transaction or session."),
+					 errhint("Store such a value in a base table column, or compute it when reading the TVIEW.")));
 	}
 	return q;
 }

@@ -107,7 +107,7 @@ create_tview_as('alice', 'tv_secret');
 	my ($rc, $out, $err) = psql_as('bob',
 		"SELECT pg_tviews_create('tv_shared', \$\$$definition{tv_shared}\$\$)");
 	isnt($rc, 0, 'bob, with SELECT only, cannot create a TVIEW over tb_shared');
-	like($err, qr/ERROR:\s+42501:\s+permission denied to lock table tb_shared against writers/,
+	like($err, qr/ERROR:\s+42501:\s+permission denied to lock table (public\.)?tb_shared against writers/,
 		'... insufficient_privilege: the lock against writers needs more than SELECT')
 	  or diag('got: ' . first_error($err));
 	like($err, qr/HINT:.*UPDATE, DELETE or TRUNCATE/, '... with a hint naming the privileges');
@@ -159,7 +159,7 @@ for my $call (q{pg_tviews_refresh('tv_secret')},
 	my ($rc, $out, $err) = psql_as('bob', "SELECT $call");
 	isnt($rc, 0, "bob: $call fails");
 	like($err, qr/ERROR:\s+42501:/, "bob: $call: insufficient_privilege");
-	like($err, qr/must be owner of TVIEW tv_secret/, "bob: $call: must be owner")
+	like($err, qr/must be owner of TVIEW (public\.)?tv_secret/, "bob: $call: must be owner")
 	  or diag('got: ' . first_error($err));
 }
 {
