@@ -32,9 +32,14 @@ else
 fi
 chown -R "$PGTV_PG_USER": "$work"
 
+# the tests' own settings (long modes, seeds, trial counts) go along
+test_env=()
+while IFS= read -r var; do
+	test_env+=("$var=${!var}")
+done < <(compgen -v | grep -E '^PGTV_(LONG|TAP_TESTS|[A-Z]+_SEED|(FAULT|SOAK|FUZZ|DIFF)_[A-Z_]+)$' || true)
+
 rc=0
-(cd "$work" && runuser -u "$PGTV_PG_USER" -- env PATH="$PATH" \
-	PGTV_TAP_TESTS="${PGTV_TAP_TESTS:-}" PGTV_LONG="${PGTV_LONG:-}" \
+(cd "$work" && runuser -u "$PGTV_PG_USER" -- env PATH="$PATH" "${test_env[@]}" \
 	scripts/run-tests.sh "$@") || rc=$?
 
 results="$PGTV_REPO/test-results"
