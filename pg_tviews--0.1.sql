@@ -556,7 +556,8 @@ BEGIN
     EXECUTE format('CREATE TABLE %I.%I WITH (fillfactor = 90) AS SELECT * FROM %s', nsp, rel, vw);
     tv := format('%I.%I', nsp, rel)::regclass;
     PERFORM tviews.constrain_key(tv, keycol);
-    PERFORM tviews.register(tv, vw, keycol, def);
+    -- stored fully qualified: it runs whatever the reader's search_path
+    PERFORM tviews.register(tv, vw, keycol, rtrim(pg_get_viewdef(vw), ';'));
     RETURN tv;
 END
 $$;
@@ -663,7 +664,7 @@ BEGIN
     EXECUTE format('DELETE FROM %s', tv);
     EXECUTE format('INSERT INTO %s SELECT * FROM %s', tv, vw);
     PERFORM tviews.constrain_key(tv, keycol);
-    PERFORM tviews.register(tv, vw, keycol, def);
+    PERFORM tviews.register(tv, vw, keycol, rtrim(pg_get_viewdef(vw), ';'));
     RETURN tv;
 END
 $$;
@@ -995,8 +996,9 @@ SELECT t.tview::oid::bigint AS rowid,
        t.tview::text AS entity_name,
        t.key_column::text AS key_column,
        format_type(t.key_type, NULL) AS key_type,
-       -- the backing view's query as it is now: renames are followed
-       rtrim(pg_get_viewdef(t.backing_view), ';') AS definition,
+       -- stored, fully qualified, and printed again on renames (ddl.c):
+       -- printing it here would wait for locks on the base tables
+       t.definition,
        pg_get_userbyid(c.relowner)::text AS owner,
        t.created_at,
        t.state,

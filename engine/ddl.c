@@ -35,6 +35,7 @@
 #include "tcop/cmdtag.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -246,40 +247,99 @@ check_column_rename(RenameStmt *stmt)
 }
 
 /*
- * A column rename that went through (check_column_rename() let it): the
- * lineage catalog lists the columns each definition uses
- * (pg_tviews_dependencies.columns_used); follow the new name.  The
- * catalog belongs to the extension's owner, not to the table's owner who
- * renamed the column: write it as the bootstrap superuser, only the rows
- * of this table.
+ * A rename that went through (check_column_rename() let it) changes
+ * names the catalog shows: the definitions (pg_tviews_metadata.definition,
+ * which the runbooks run) and the columns each definition uses
+ * (pg_tviews_dependencies.columns_used).  Follow it: the definitions are
+ * printed again from the backing views, fully qualified, for the TVIEWs
+ * the renamed object concerns (all of them for a schema).  The status
+ * tables then read stored text, and never wait for a lock on a base
+ * table, as printing a view's definition would.  The catalog belongs to
+ * the extension's owner, not to whoever renamed: written as the bootstrap
+ * superuser, with search_path = pg_catalog, only those rows.
  */
-static void
-follow_column_rename(RenameStmt *stmt)
+typedef struct RenameTarget
 {
-	Oid			relid;
-	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			relid;			/* the renamed relation, or of the column */
+	bool		all;			/* a schema: every TVIEW */
+	RenameStmt *col;			/* a column rename */
+} RenameTarget;
+
+/* What a rename concerns, looked up before it runs (names change). */
+static bool
+rename_target(Node *parsetree, RenameTarget *target)
+{
+	Oid			relid = InvalidOid;
+	bool		all = false;
+	RenameStmt *col = NULL;
+
+	if (!OidIsValid(get_extension_oid("pg_tviews", true)))
+		return false;
+	if (IsA(parsetree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+
+		if (stmt->renameType == OBJECT_SCHEMA)
+			all = true;
+		else if (stmt->relation != NULL)
+		{
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+			if (stmt->renameType == OBJECT_COLUMN && stmt->subname && stmt->newname)
+				col = stmt;
+		}
+	}
+	else if (IsA(parsetree, AlterObjectSchemaStmt))
+	{
+		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+
+		if (stmt->relation != NULL)
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	}
+	target->relid = relid;
+	target->all = all;
+	target->col = col;
+	return all || OidIsValid(relid);
+}
+
+static void
+follow_rename(RenameTarget *target)
+{
+	Oid			relid = target->relid;
+	bool		all = target->all;
+	RenameStmt *col = target->col;
 	Oid			save_userid;
 	int			save_sec;
+	int			save_nestlevel;
 
-	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL ||
-		stmt->subname == NULL || stmt->newname == NULL ||
-		!OidIsValid(get_extension_oid("pg_tviews", true)))
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
-		return;
-	args[0] = ObjectIdGetDatum(relid);
-	args[1] = CStringGetTextDatum(stmt->subname);
-	args[2] = CStringGetTextDatum(stmt->newname);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	save_nestlevel = NewGUCNestLevel();
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	SPI_connect();
-	SPI_execute_with_args("UPDATE tviews.source"
-						  "   SET columns_used = pg_catalog.array_replace(columns_used, $2::name, $3::name)"
-						  " WHERE source::oid = $1 AND $2::name = ANY (columns_used)",
-						  3, argtypes, args, NULL, false, 0);
+	if (col != NULL)
+	{
+		Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+		Datum		args[3] = {ObjectIdGetDatum(relid),
+			CStringGetTextDatum(col->subname), CStringGetTextDatum(col->newname)};
+
+		SPI_execute_with_args("UPDATE tviews.source"
+							  "   SET columns_used = array_replace(columns_used, $2::name, $3::name)"
+							  " WHERE source::oid = $1 AND $2::name = ANY (columns_used)",
+							  3, argtypes, args, NULL, false, 0);
+	}
+	{
+		Oid			argtypes[2] = {OIDOID, BOOLOID};
+		Datum		args[2] = {ObjectIdGetDatum(relid), BoolGetDatum(all)};
+
+		SPI_execute_with_args("UPDATE tviews.tview t"
+							  "   SET definition = rtrim(pg_get_viewdef(t.backing_view), ';')"
+							  " WHERE $2 OR t.tview::oid = $1 OR t.backing_view::oid = $1"
+							  "    OR EXISTS (SELECT FROM tviews.source s"
+							  "                WHERE s.tview = t.tview AND s.source::oid = $1)",
+							  2, argtypes, args, NULL, false, 0);
+	}
 	SPI_finish();
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 
@@ -290,6 +350,8 @@ pgtv_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	RenameTarget target;
+	bool		renaming = false;
 
 	/*
 	 * Top-level statements only: pg_tviews_create() itself runs CREATE
@@ -319,6 +381,8 @@ pgtv_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (IsA(parsetree, RenameStmt))
 		check_column_rename((RenameStmt *) parsetree);
+	if (IsA(parsetree, RenameStmt) || IsA(parsetree, AlterObjectSchemaStmt))
+		renaming = rename_target(parsetree, &target);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
@@ -327,8 +391,8 @@ pgtv_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 
-	if (IsA(parsetree, RenameStmt))
-		follow_column_rename((RenameStmt *) parsetree);
+	if (renaming)
+		follow_rename(&target);
 }
 
 void

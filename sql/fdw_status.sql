@@ -168,9 +168,9 @@ SELECT entity_name, key_column, key_type, state, last_error,
        rows_refreshed > 0 AS refreshed, pending_count, failed_count, lag_bytes,
        emergency_disabled, emergency_disable_time, emergency_disable_reason
 FROM pg_tviews_metadata ORDER BY entity_name COLLATE "C";
--- the definition is the backing view's query as it is now (renames are
--- followed), runnable as it stands: it returns the TVIEW's rows
-SELECT m.entity_name, m.definition = rtrim(pg_get_viewdef(t.backing_view), ';') AS same_definition
+-- the definition is the backing view's query, fully qualified (printed
+-- again on renames), runnable as it stands: it returns the TVIEW's rows
+SELECT m.entity_name, m.definition = t.definition AS same_definition
 FROM pg_tviews_metadata m JOIN tviews.tview t ON t.tview::text = m.entity_name
 ORDER BY m.entity_name COLLATE "C";
 DO $$
