@@ -287,6 +287,21 @@ BEGIN
 END
 $$;
 
+-- split_name() with the caller's search_path (an unqualified name goes
+-- into the caller's current schema), from a function running with
+-- search_path = pg_catalog.
+CREATE FUNCTION tviews.split_name_as(tview_name text, caller_path text) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    parts text[];
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    parts := tviews.split_name(tview_name);
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    RETURN parts;
+END
+$$;
+
 CREATE FUNCTION tviews.output_columns(query text) RETURNS name[]
 AS 'MODULE_PATHNAME', 'pg_tviews_output_columns' LANGUAGE C STRICT VOLATILE;
 
@@ -533,9 +548,7 @@ DECLARE
     vw regclass;
     tv regclass;
 BEGIN
-    PERFORM pg_catalog.set_config('search_path', caller_path, true);
-    parts := tviews.split_name(tview_name);
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    parts := tviews.split_name_as(tview_name, caller_path);
     nsp := parts[1];
     rel := parts[2];
     PERFORM tviews.check_isolation();
@@ -545,11 +558,13 @@ BEGIN
                   HINT = 'To make an existing table a TVIEW, use pg_tviews_convert_existing_table().';
     END IF;
 
+    -- before anything is written: a transaction that wrote cannot create
+    -- the slot
+    PERFORM tviews.ensure_slot();
     vw := tviews.create_backing_view(nsp, tviews.def_view_name(rel), def, caller_path);
     keycol := tviews.default_key(rel, key, rtrim(pg_get_viewdef(vw), ';'));
     -- bad definitions fail before anything is populated
     PERFORM count(*) FROM @extschema@.pg_tviews_analyze(rtrim(pg_get_viewdef(vw), ';'), keycol);
-    PERFORM tviews.ensure_slot();
     PERFORM tviews.lock_sources(rtrim(pg_get_viewdef(vw), ';'), keycol);
 
     -- room on each page, so that refreshes update rows in place (HOT)
@@ -589,9 +604,7 @@ DECLARE
     def text;
     diff text;
 BEGIN
-    PERFORM pg_catalog.set_config('search_path', caller_path, true);
-    parts := tviews.split_name(tview_name);
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    parts := tviews.split_name_as(tview_name, caller_path);
     nsp := parts[1];
     rel := parts[2];
     tv := to_regclass(format('%I.%I', nsp, rel));
@@ -619,6 +632,9 @@ BEGIN
     ELSE
         def := regexp_replace(pg_get_viewdef(vw), ';\s*$', '');
     END IF;
+    -- before anything is written: a transaction that wrote cannot create
+    -- the slot
+    PERFORM tviews.ensure_slot();
     -- the caller's definition, read once with the caller's search_path
     -- (see tviews.create_tview): from here on, the view's
     IF vw IS NULL THEN
@@ -639,7 +655,6 @@ BEGIN
             USING ERRCODE = 'invalid_recursion';
     END IF;
     PERFORM count(*) FROM @extschema@.pg_tviews_analyze(def, keycol);
-    PERFORM tviews.ensure_slot();
     PERFORM tviews.lock_sources(def, keycol);
     EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tv);
 

@@ -71,25 +71,43 @@ taken_cmp(const ListCell *a, const ListCell *b)
 	return x->seq < y->seq ? -1 : (x->seq > y->seq ? 1 : 0);
 }
 
+/* What is due for one TVIEW in this pass. */
+typedef struct DueWork
+{
+	List	   *keys;			/* of TakenKey *, in order */
+	bool		full;			/* a whole refresh is due */
+	XLogRecPtr	full_lsn;
+	uint32		full_gen;
+} DueWork;
+
 /*
- * Take the due entries of a TVIEW: its keys, and whether a whole refresh
- * is due.
+ * Take the due entries of the TVIEWs in order[from..]: their keys, and
+ * whether a whole refresh is due.  One scan of the shared queue for all
+ * of them (its size is pg_tviews.queue_size, however few entries it
+ * holds).
  */
-static List *
-take_due(Oid tview, bool *full, XLogRecPtr *full_lsn, uint32 *full_gen)
+static void
+take_due(List *order, int from, DueWork *due)
 {
 	HASH_SEQ_STATUS st;
 	PgtvQueueEntry *e;
-	List	   *keys = NIL;
 	TimestampTz now = GetCurrentTimestamp();
+	int			n = list_length(order);
 
-	*full = false;
+	for (int i = from; i < n; i++)
+		memset(&due[i], 0, sizeof(DueWork));
 	LWLockAcquire(pgtv_shared->lock, LW_SHARED);
 	hash_seq_init(&st, pgtv_queue);
 	while ((e = hash_seq_search(&st)) != NULL)
 	{
-		if (e->k.dboid != MyDatabaseId || e->k.tview != tview ||
-			e->next_attempt > now)
+		int			i;
+
+		if (e->k.dboid != MyDatabaseId || e->next_attempt > now)
+			continue;
+		for (i = from; i < n; i++)
+			if (((PgtvTview *) list_nth(order, i))->tview == e->k.tview)
+				break;
+		if (i == n)
 			continue;
 		/* queued by a transaction whose writes we must see: not yet */
 		if (TransactionIdIsValid(e->wait_xid) &&
@@ -97,9 +115,9 @@ take_due(Oid tview, bool *full, XLogRecPtr *full_lsn, uint32 *full_gen)
 			continue;
 		if (e->k.full)
 		{
-			*full = true;
-			*full_lsn = e->source_lsn;
-			*full_gen = e->gen;
+			due[i].full = true;
+			due[i].full_lsn = e->source_lsn;
+			due[i].full_gen = e->gen;
 		}
 		else
 		{
@@ -110,12 +128,12 @@ take_due(Oid tview, bool *full, XLogRecPtr *full_lsn, uint32 *full_gen)
 			k->priority = e->priority;
 			k->seq = e->seq;
 			k->gen = e->gen;
-			keys = lappend(keys, k);
+			due[i].keys = lappend(due[i].keys, k);
 		}
 	}
 	LWLockRelease(pgtv_shared->lock);
-	list_sort(keys, taken_cmp);
-	return keys;
+	for (int i = from; i < n; i++)
+		list_sort(due[i].keys, taken_cmp);
 }
 
 /*
@@ -564,6 +582,8 @@ pgtv_apply_queue(void)
 	ListCell   *lc;
 	int			processed = 0;
 	TransactionId list_xmin;
+	DueWork    *due;
+	bool		cascaded = false;
 
 	if (pgtv_queue_count(MyDatabaseId, NULL) == 0)
 		return 0;
@@ -572,19 +592,39 @@ pgtv_apply_queue(void)
 	list_xmin = GetActiveSnapshot()->xmin;
 	order = pgtv_tvcache_ordered();
 	purge_orphans(order, list_xmin);
+	due = palloc0(sizeof(DueWork) * Max(list_length(order), 1));
+	take_due(order, 0, due);
 	foreach(lc, order)
 	{
-		PgtvTview *t = lfirst(lc);
+		PgtvTview  *t = lfirst(lc);
+		int			i = foreach_current_index(lc);
 		bool		full;
-		XLogRecPtr	full_lsn = InvalidXLogRecPtr;
-		uint32		full_gen = 0;
-		List	   *keys = take_due(t->tview, &full, &full_lsn, &full_gen);
+		XLogRecPtr	full_lsn;
+		uint32		full_gen;
+		List	   *keys;
 		TimestampTz start = GetCurrentTimestamp();
 		int64		changed = 0;
-		int			nkeys = list_length(keys);
+		int			nkeys;
+
+		/*
+		 * A TVIEW refreshed earlier in this pass queued work for the TVIEWs
+		 * built on it, which come later in the order: take again.
+		 */
+		if (cascaded)
+		{
+			take_due(order, i, due);
+			cascaded = false;
+		}
+		keys = due[i].keys;
+		full = due[i].full;
+		full_lsn = due[i].full_lsn;
+		full_gen = due[i].full_gen;
+		nkeys = list_length(keys);
 
 		if (!full && nkeys == 0)
 			continue;
+		if (t->deps != NIL)
+			cascaded = true;
 		if (full)
 		{
 			changed = refresh_full(t, full_lsn, full_gen);

@@ -64,6 +64,9 @@
 
 static PgtvEngine *my_engine = NULL;
 
+/* a pass found the extension dropped */
+static bool extension_gone = false;
+
 /* The slot of a database's engine: unique across databases. */
 char *
 pgtv_slot_name(Oid dboid)
@@ -422,6 +425,14 @@ process_batch(void)
 						PGC_USERSET, PGC_S_SESSION);
 	/* before any snapshot is taken: see the decoded commits */
 	pgtv_collect_wait_visible();
+
+	/* DROP EXTENSION committed meanwhile: the catalog is gone, leave */
+	if (!OidIsValid(get_extension_oid("pg_tviews", true)))
+	{
+		CommitTransactionCommand();
+		extension_gone = true;
+		return false;
+	}
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "pg_tviews: refreshing TVIEWs");
@@ -432,6 +443,13 @@ process_batch(void)
 	SPI_finish();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+
+	/*
+	 * Send the statistics of our writes (TVIEW rows, the catalog's
+	 * counters) like any backend between transactions: autovacuum only
+	 * sees the dead rows that are reported.  Rate-limited inside.
+	 */
+	pgstat_report_stat(false);
 	return nqueued > 0;
 }
 
@@ -633,7 +651,8 @@ worker_loop(Oid dboid)
 		MemoryContextReset(loopcxt);
 
 		/* DROP EXTENSION: leave, and take the slot with us (once a second) */
-		if (TimestampDifferenceExceeds(last_ext_check, GetCurrentTimestamp(), 1000))
+		if (extension_gone ||
+			TimestampDifferenceExceeds(last_ext_check, GetCurrentTimestamp(), 1000))
 		{
 			if (!extension_present())
 			{

@@ -82,18 +82,7 @@ BUILD=$(bench_build)
 log "loading $ROWS items, $ROWS children of $PARENTS parents"
 psql_b <<SQL
 SET client_min_messages = warning;
-CREATE TABLE tb_item (
-	pk_item		bigint PRIMARY KEY,
-	name		text NOT NULL,
-	qty			integer NOT NULL,
-	price		numeric(12,2) NOT NULL,
-	tags		text[] NOT NULL,
-	updated_at	timestamptz NOT NULL
-);
-INSERT INTO tb_item
-SELECT i, 'item ' || i || ' ' || md5(i::text), i % 100, (i % 10000) / 100.0,
-	   ARRAY['t' || i % 7, 't' || i % 11], timestamptz '2026-01-01' + i * interval '1 s'
-FROM generate_series(1, $ROWS) i;
+$(tb_item_sql "$ROWS")
 
 CREATE TABLE tb_parent (
 	pk_parent	bigint PRIMARY KEY,

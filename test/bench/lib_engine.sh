@@ -105,6 +105,24 @@ bench_start() {
 }
 
 psql_b() { "$CLUSTER" psql -v ON_ERROR_STOP=1 -q "$@"; }
+
+# The SQL creating tb_item with $1 rows (catch_up.sh, incremental.sh).
+tb_item_sql() {
+	cat <<SQL
+CREATE TABLE tb_item (
+	pk_item		bigint PRIMARY KEY,
+	name		text NOT NULL,
+	qty			integer NOT NULL,
+	price		numeric(12,2) NOT NULL,
+	tags		text[] NOT NULL,
+	updated_at	timestamptz NOT NULL
+);
+INSERT INTO tb_item
+SELECT i, 'item ' || i || ' ' || md5(i::text), i % 100, (i % 10000) / 100.0,
+	   ARRAY['t' || i % 7, 't' || i % 11], timestamptz '2026-01-01' + i * interval '1 s'
+FROM generate_series(1, $1) i;
+SQL
+}
 sql_value() { psql_b -tA -c "$1"; }
 pgbench_b() {
 	"$BINDIR/pgbench" -h "$PGTV_SOCKET_DIR" -p "$PGTV_PORT" -U "$PGSU" "$@" "$PGTV_DATABASE"
