@@ -137,6 +137,44 @@ take_due(List *order, int from, DueWork *due)
 }
 
 /*
+ * Keep of a TVIEW's taken work what is still queued: the queue is taken
+ * once for the whole pass, and while earlier TVIEWs were refreshed (or
+ * waited for a lock) an administrator may have deleted entries
+ * (DELETE or TRUNCATE of pg_tviews_queue): dropped work is not done.
+ */
+static void
+keep_still_queued(PgtvTview *t, DueWork *due)
+{
+	PgtvQueueKey k;
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	memset(&k, 0, sizeof(k));
+	k.dboid = MyDatabaseId;
+	k.tview = t->tview;
+	LWLockAcquire(pgtv_shared->lock, LW_SHARED);
+	if (due->full)
+	{
+		PgtvQueueEntry *e;
+
+		k.full = true;
+		e = hash_search(pgtv_queue, &k, HASH_FIND, NULL);
+		due->full = (e != NULL);
+		k.full = false;
+	}
+	foreach(lc, due->keys)
+	{
+		TakenKey   *tk = lfirst(lc);
+
+		memcpy(k.key, tk->key, PGTV_KEY_LEN);
+		if (hash_search(pgtv_queue, &k, HASH_FIND, NULL) != NULL)
+			kept = lappend(kept, tk);
+	}
+	LWLockRelease(pgtv_shared->lock);
+	due->keys = kept;
+}
+
+/*
  * Remove a processed entry, remembering how it ended -- unless it was
  * queued again since it was taken (gen moved): then that later request
  * still stands and the entry stays.
@@ -615,6 +653,8 @@ pgtv_apply_queue(void)
 			take_due(order, i, due);
 			cascaded = false;
 		}
+		else if (i > 0)
+			keep_still_queued(t, &due[i]);
 		keys = due[i].keys;
 		full = due[i].full;
 		full_lsn = due[i].full_lsn;
