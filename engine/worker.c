@@ -416,6 +416,7 @@ static bool
 process_batch(void)
 {
 	int			nqueued;
+	Oid			extoid;
 
 	/* now() in the batch is the batch's time, not the worker's start */
 	SetCurrentStatementStartTimestamp();
@@ -426,8 +427,19 @@ process_batch(void)
 	/* before any snapshot is taken: see the decoded commits */
 	pgtv_collect_wait_visible();
 
-	/* DROP EXTENSION committed meanwhile: the catalog is gone, leave */
-	if (!OidIsValid(get_extension_oid("pg_tviews", true)))
+	/*
+	 * Hold the extension for the pass: DROP EXTENSION (which locks it
+	 * exclusively) waits until the pass is over.  If it was dropped
+	 * meanwhile, the catalog is gone: leave.
+	 */
+	extoid = get_extension_oid("pg_tviews", true);
+	if (OidIsValid(extoid))
+	{
+		LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessShareLock);
+		/* the lock made us process invalidations: look again */
+		extoid = get_extension_oid("pg_tviews", true);
+	}
+	if (!OidIsValid(extoid))
 	{
 		CommitTransactionCommand();
 		extension_gone = true;
