@@ -870,60 +870,34 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'pg_tviews_run_refresh' LANGUAGE C VOLATILE
 -- the work runs with search_path = pg_catalog, so that no function or
 -- operator someone created in a schema on the caller's path is called
 -- instead of a built-in one.
-CREATE FUNCTION tviews.refresh_whole(tv regclass) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- scope 'all', 'keys' (the one key) or 'range' (lo .. hi)
+CREATE FUNCTION tviews.refresh_scope(tv regclass, scope text, key text, lo text, hi text)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t tviews.tview := tviews.check_refresh_privilege(tv);
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
     PERFORM tviews.lock_for_refresh(t.tview);
-    n := tviews._run_refresh(t.tview, tviews.refresh_sql(t.tview, 'all'), NULL, NULL, NULL);
-    PERFORM tviews._note_refresh(t.tview, started, true);
-    RETURN n;
-END
-$$;
-
-CREATE FUNCTION tviews.refresh_key(tv regclass, key text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    t tviews.tview := tviews.check_refresh_privilege(tv);
-    started timestamptz := clock_timestamp();
-    n bigint;
-BEGIN
-    PERFORM tviews.lock_for_refresh(t.tview);
-    n := tviews._run_refresh(t.tview, tviews.refresh_sql(t.tview, 'keys'), ARRAY[key], NULL, NULL);
-    PERFORM tviews._note_refresh(t.tview, started, false, key);
-    RETURN n;
-END
-$$;
-
-CREATE FUNCTION tviews.refresh_between(tv regclass, lo text, hi text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    t tviews.tview := tviews.check_refresh_privilege(tv);
-    started timestamptz := clock_timestamp();
-    n bigint;
-BEGIN
-    PERFORM tviews.lock_for_refresh(t.tview);
-    n := tviews._run_refresh(t.tview, tviews.refresh_sql(t.tview, 'range'), NULL, lo, hi);
-    PERFORM tviews._note_refresh(t.tview, started, false);
+    n := tviews._run_refresh(t.tview, tviews.refresh_sql(t.tview, scope),
+                             CASE WHEN scope = 'keys' THEN ARRAY[key] END, lo, hi);
+    PERFORM tviews._note_refresh(t.tview, started, scope = 'all', key);
     RETURN n;
 END
 $$;
 
 CREATE FUNCTION pg_tviews_refresh(tview_name text) RETURNS bigint
-LANGUAGE sql AS $$ SELECT tviews.refresh_whole(tview_name::regclass) $$;
+LANGUAGE sql AS $$ SELECT tviews.refresh_scope(tview_name::regclass, 'all', NULL, NULL, NULL) $$;
 COMMENT ON FUNCTION pg_tviews_refresh(text) IS
 'recomputes a whole TVIEW now (rows that did not change are not written); returns rows written or deleted';
 
 CREATE FUNCTION pg_tviews_refresh_row(tview_name text, key text) RETURNS bigint
-LANGUAGE sql AS $$ SELECT tviews.refresh_key(tview_name::regclass, key) $$;
+LANGUAGE sql AS $$ SELECT tviews.refresh_scope(tview_name::regclass, 'keys', key, NULL, NULL) $$;
 COMMENT ON FUNCTION pg_tviews_refresh_row(text, text) IS
 'recomputes the row of one key now; returns rows written or deleted (0 when already current)';
 
 CREATE FUNCTION pg_tviews_refresh_range(tview_name text, lo text, hi text) RETURNS bigint
-LANGUAGE sql AS $$ SELECT tviews.refresh_between(tview_name::regclass, lo, hi) $$;
+LANGUAGE sql AS $$ SELECT tviews.refresh_scope(tview_name::regclass, 'range', NULL, lo, hi) $$;
 COMMENT ON FUNCTION pg_tviews_refresh_range(text, text, text) IS
 'recomputes the rows whose key is between lo and hi (inclusive); returns rows written or deleted';
 
