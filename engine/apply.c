@@ -357,15 +357,14 @@ cascade_values(PgtvDep *d, List *vals, XLogRecPtr lsn)
 		{
 			char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
-			if (k && !pgtv_enqueue(d->dep, k, false, lsn))
-				pgtv_enqueue(d->dep, NULL, true, lsn);
+			if (k)
+				pgtv_enqueue(d->dep, k, false, lsn);
 		}
 		return;
 	}
 	foreach(lc, vals)
 	{
-		if (!pgtv_enqueue(d->dep, lfirst(lc), false, lsn))
-			pgtv_enqueue(d->dep, NULL, true, lsn);
+		pgtv_enqueue(d->dep, lfirst(lc), false, lsn);
 	}
 }
 

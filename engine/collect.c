@@ -316,15 +316,6 @@ pgtv_collect_wait_visible(void)
 
 /* ---------- applying lineage rules (in a transaction, with SPI) ---------- */
 
-/* Queue a key, or the whole TVIEW if the key does not fit. */
-static int
-queue_key(Oid tview, const char *key, XLogRecPtr lsn)
-{
-	if (!pgtv_enqueue(tview, key, false, lsn))
-		pgtv_enqueue(tview, NULL, true, lsn);
-	return 1;
-}
-
 /*
  * Parent rule: queue the keys of the TVIEW rows the values affect.
  */
@@ -354,7 +345,10 @@ queue_parent_keys(PgtvTview *t, const char *tvcol, List *vals, XLogRecPtr lsn)
 		char	   *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
 		if (key)
-			queued += queue_key(t->tview, key, lsn);
+		{
+			pgtv_enqueue(t->tview, key, false, lsn);
+			queued++;
+		}
 	}
 	return queued;
 }
@@ -441,7 +435,10 @@ pgtv_collect_flush(void)
 				if (parent)
 					parent_vals = lappend(parent_vals, cv->k.value);
 				else
-					queued += queue_key(rule->tview->tview, cv->k.value, cv->lsn);
+				{
+					pgtv_enqueue(rule->tview->tview, cv->k.value, false, cv->lsn);
+					queued++;
+				}
 			}
 			if (parent_vals != NIL)
 				queued += queue_parent_keys_safely(rule->tview, rule->tview_column,

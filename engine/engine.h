@@ -232,9 +232,9 @@ extern HTAB *pgtv_queue;
 extern void pgtv_shmem_request(void);
 extern void pgtv_shmem_startup(void);
 extern PgtvEngine *pgtv_engine_for_db(Oid dboid, bool create);
-extern bool pgtv_enqueue(Oid tview, const char *key, bool full,
+extern void pgtv_enqueue(Oid tview, const char *key, bool full,
 						 XLogRecPtr lsn);
-extern bool pgtv_enqueue_after(Oid tview, const char *key, bool full,
+extern void pgtv_enqueue_after(Oid tview, const char *key, bool full,
 							   XLogRecPtr lsn, TransactionId wait_xid);
 extern int	pgtv_queue_count(Oid dboid, XLogRecPtr *oldest_lsn);
 extern void pgtv_record_recent(PgtvQueueEntry *e, PgtvOutcome outcome,

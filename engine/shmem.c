@@ -122,14 +122,14 @@ pgtv_engine_for_db(Oid dboid, bool create)
 
 /*
  * Queue a key (or, with full, the whole TVIEW) of this database.  Keeps the
- * oldest source LSN of duplicates.  Returns false when the queue is full;
- * the caller then queues a whole-TVIEW refresh instead, for which room is
- * always made by evicting that TVIEW's keys.
+ * oldest source LSN of duplicates.  A key that does not fit -- longer than
+ * PGTV_KEY_LEN, or the queue is full -- queues a whole-TVIEW refresh
+ * instead, for which room is always made by evicting that TVIEW's keys.
  */
-bool
+void
 pgtv_enqueue(Oid tview, const char *key, bool full, XLogRecPtr lsn)
 {
-	return pgtv_enqueue_after(tview, key, full, lsn, InvalidTransactionId);
+	pgtv_enqueue_after(tview, key, full, lsn, InvalidTransactionId);
 }
 
 /*
@@ -137,7 +137,7 @@ pgtv_enqueue(Oid tview, const char *key, bool full, XLogRecPtr lsn)
  * writes the refresh must see (a manual refresh queueing its dependents):
  * the entry is not due before wait_xid has ended.
  */
-bool
+void
 pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
 				   TransactionId wait_xid)
 {
@@ -152,7 +152,10 @@ pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
 	if (!full)
 	{
 		if (strlen(key) >= PGTV_KEY_LEN)
-			return false;
+		{
+			pgtv_enqueue_after(tview, NULL, true, lsn, wait_xid);
+			return;
+		}
 		strlcpy(k.key, key, PGTV_KEY_LEN);
 	}
 
@@ -186,7 +189,8 @@ pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("pg_tviews refresh queue is full"),
 					 errhint("Increase pg_tviews.queue_size.")));
-		return false;
+		pgtv_enqueue_after(tview, NULL, true, lsn, wait_xid);
+		return;
 	}
 	if (!found)
 	{
@@ -210,7 +214,6 @@ pgtv_enqueue_after(Oid tview, const char *key, bool full, XLogRecPtr lsn,
 	if (TransactionIdIsValid(wait_xid))
 		e->wait_xid = wait_xid;
 	LWLockRelease(pgtv_shared->lock);
-	return true;
 }
 
 /*

@@ -119,8 +119,7 @@ pg_tviews_enqueue(PG_FUNCTION_ARGS)
 	{
 		char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-		if (!pgtv_enqueue_after(tview, key, false, lsn, xid))
-			pgtv_enqueue_after(tview, NULL, true, lsn, xid);
+		pgtv_enqueue_after(tview, key, false, lsn, xid);
 	}
 	wake_engine();
 	PG_RETURN_VOID();
