@@ -273,7 +273,6 @@ static int64
 run_refresh(PgtvTview *t, SPIPlanPtr plan, Datum keys)
 {
 	PgtvUserContext save;
-	int64		changed = 0;
 	Datum		args[1] = {keys};
 	int			ret;
 
@@ -287,16 +286,7 @@ run_refresh(PgtvTview *t, SPIPlanPtr plan, Datum keys)
 	pgtv_become_owner(t, &save);
 	ret = SPI_execute_plan(plan, keys ? args : NULL, NULL, false, 0);
 	pgtv_restore_user(&save);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "pg_tviews: refresh statement of %s returned %d", t->name, ret);
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			changed = DatumGetInt64(d);
-	}
-	return changed;
+	return pgtv_refresh_result(ret, t->name);
 }
 
 /*
@@ -338,28 +328,7 @@ cascade_values(PgtvDep *d, List *vals, XLogRecPtr lsn)
 		return;
 	if (strcmp(d->rule, "parent") == 0)
 	{
-		Datum	   *elems = palloc(sizeof(Datum) * list_length(vals));
-		int			n = 0;
-		Datum		args[1];
-		SPIPlanPtr	plan = pgtv_plan_parent_lookup(d->dep_tview, d->tview_column);
-		PgtvUserContext save;
-		int			ret;
-
-		foreach(lc, vals)
-			elems[n++] = CStringGetTextDatum(lfirst(lc));
-		args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-		pgtv_become_owner(d->dep_tview, &save);
-		ret = SPI_execute_plan(plan, args, NULL, false, 0);
-		pgtv_restore_user(&save);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "pg_tviews: cascade lookup failed");
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			char	   *k = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
-			if (k)
-				pgtv_enqueue(d->dep, k, false, lsn);
-		}
+		pgtv_queue_parent_keys(d->dep_tview, d->tview_column, vals, lsn);
 		return;
 	}
 	foreach(lc, vals)
@@ -591,12 +560,10 @@ note_refreshed(PgtvTview *t, TimestampTz start, int64 changed)
 	{
 		Oid			argtypes[3] = {OIDOID, INT8OID, NUMERICOID};
 
-		plan = SPI_prepare("UPDATE tviews.tview SET last_refreshed = now(),"
-						   " last_refresh_duration_ms = $3,"
-						   " rows_refreshed = rows_refreshed + $2 WHERE tview = $1",
-						   3, argtypes);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "pg_tviews: could not prepare the refresh statistics update");
+		plan = pgtv_keep_plan("UPDATE tviews.tview SET last_refreshed = now(),"
+							  " last_refresh_duration_ms = $3,"
+							  " rows_refreshed = rows_refreshed + $2 WHERE tview = $1",
+							  3, argtypes);
 	}
 	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
 	args[0] = ObjectIdGetDatum(t->tview);

@@ -317,10 +317,12 @@ pgtv_collect_wait_visible(void)
 /* ---------- applying lineage rules (in a transaction, with SPI) ---------- */
 
 /*
- * Parent rule: queue the keys of the TVIEW rows the values affect.
+ * Parent rule: queue the keys of TVIEW t's rows that the values of its
+ * column tvcol affect (here, and in apply.c's cascade to TVIEWs built on
+ * TVIEWs).  Returns the number queued.
  */
-static int
-queue_parent_keys(PgtvTview *t, const char *tvcol, List *vals, XLogRecPtr lsn)
+int
+pgtv_queue_parent_keys(PgtvTview *t, const char *tvcol, List *vals, XLogRecPtr lsn)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * list_length(vals));
 	int			n = 0;
@@ -368,7 +370,7 @@ parent_work(void *arg)
 {
 	ParentWork *w = arg;
 
-	w->queued = queue_parent_keys(w->t, w->tvcol, w->vals, w->lsn);
+	w->queued = pgtv_queue_parent_keys(w->t, w->tvcol, w->vals, w->lsn);
 }
 
 /*

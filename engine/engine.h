@@ -327,15 +327,20 @@ typedef struct PgtvUserContext
 
 extern void pgtv_tvcache_validate(void);
 extern List *pgtv_tvcache_ordered(void);
-extern PgtvTview *pgtv_tvcache_tview(Oid tview);
 extern List *pgtv_tvcache_rules(Oid source);
 extern void pgtv_become_owner(PgtvTview *t, PgtvUserContext *save);
 extern void pgtv_become_role(Oid role, PgtvUserContext *save);
 extern void pgtv_restore_user(PgtvUserContext *save);
+extern PgtvPlan pgtv_keep_plan(const char *sql, int nargs, Oid *argtypes);
+extern int64 pgtv_refresh_result(int ret, const char *tvname);
 extern PgtvPlan pgtv_plan_keys(PgtvTview *t);
 extern PgtvPlan pgtv_plan_all(PgtvTview *t);
 extern PgtvPlan pgtv_plan_dep_values(PgtvTview *t, PgtvDep *d);
 extern PgtvPlan pgtv_plan_parent_lookup(PgtvTview *t, const char *tvcol);
+
+/* collect.c, also used by apply.c's cascade */
+extern int	pgtv_queue_parent_keys(PgtvTview *t, const char *tvcol, List *vals,
+								   XLogRecPtr lsn);
 
 /* ----------
  * wakeup.c

@@ -692,7 +692,7 @@ pg_tviews_run_refresh(PG_FUNCTION_ARGS)
 	int			nargs = 0;
 	PgtvUserContext save;
 	int			ret;
-	int64		n = 0;
+	int64		n;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -730,15 +730,7 @@ pg_tviews_run_refresh(PG_FUNCTION_ARGS)
 	pgtv_become_role(owner, &save);
 	ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
 	pgtv_restore_user(&save);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "pg_tviews: refresh statement of %s returned %d", get_rel_name(tv), ret);
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			n = DatumGetInt64(d);
-	}
+	n = pgtv_refresh_result(ret, get_rel_name(tv));
 	SPI_finish();
 	PG_RETURN_INT64(n);
 }

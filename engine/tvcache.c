@@ -148,17 +148,13 @@ read_signature(void)
 	Datum		d;
 
 	if (signature_plan == NULL)
-	{
-		signature_plan = SPI_prepare(
+		signature_plan = pgtv_keep_plan(
 			"SELECT coalesce(string_agg(t.tview::oid::text"
 			"           || CASE WHEN t.emergency_disabled THEN 'd' ELSE '' END"
 			"           || CASE WHEN t.state = 'rebuilding' THEN 'r' ELSE '' END, ','"
 			"           ORDER BY t.tview::oid), '')"
 			"       || '/' || (SELECT count(*) FROM tviews.source)"
 			"  FROM tviews.tview t", 0, NULL);
-		if (signature_plan == NULL || SPI_keepplan(signature_plan) != 0)
-			elog(ERROR, "pg_tviews: could not prepare the catalog signature query");
-	}
 	if (SPI_execute_plan(signature_plan, NULL, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "pg_tviews: could not read the catalog signature");
@@ -410,13 +406,6 @@ pgtv_tvcache_ordered(void)
 	return ordered;
 }
 
-/* The TVIEW with this oid, enabled or not; NULL if unknown. */
-PgtvTview *
-pgtv_tvcache_tview(Oid tview)
-{
-	return find_tview(tview);
-}
-
 /* The lineage rules of a base table, for enabled TVIEWs. */
 List *
 pgtv_tvcache_rules(Oid source)
@@ -447,14 +436,42 @@ keep_plan_as(PgtvTview *t, const char *sql, int nargs, Oid *argtypes)
 	SPIPlanPtr	plan;
 
 	pgtv_become_owner(t, &save);
-	plan = SPI_prepare(sql, nargs, argtypes);
+	plan = pgtv_keep_plan(sql, nargs, argtypes);
 	pgtv_restore_user(&save);
+	return plan;
+}
+
+/*
+ * Prepare a statement and keep it for the life of the process (the plan
+ * cache revalidates it when what it reads changes).
+ */
+SPIPlanPtr
+pgtv_keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
 	if (plan == NULL)
 		elog(ERROR, "pg_tviews: could not prepare \"%s\": %s", sql,
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "pg_tviews: could not keep the plan of \"%s\"", sql);
 	return plan;
+}
+
+/*
+ * The result of a refresh statement of tviews.refresh_sql() just run
+ * through SPI: the number of rows it wrote or deleted.
+ */
+int64
+pgtv_refresh_result(int ret, const char *tvname)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "pg_tviews: refresh statement of %s returned %d", tvname, ret);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
 }
 
 /*
