@@ -195,22 +195,23 @@ ensure_slot(const char *slot)
 }
 
 /*
- * Has the checkpointer invalidated our slot (max_slot_wal_keep_size)?
- * Its WAL is gone: nothing can be decoded from it any more.
+ * Where the checkpointer invalidated our slot (max_slot_wal_keep_size), or
+ * InvalidXLogRecPtr.  Its WAL is gone: nothing can be decoded from it any
+ * more.
  */
-static bool
-slot_invalidated(const char *slot)
+static XLogRecPtr
+slot_invalidated_at(const char *slot)
 {
 	ReplicationSlot *s = SearchNamedReplicationSlot(slot, true);
-	bool		invalidated = false;
+	XLogRecPtr	invalidated_at = InvalidXLogRecPtr;
 
 	if (s != NULL)
 	{
 		SpinLockAcquire(&s->mutex);
-		invalidated = s->data.invalidated_at != InvalidXLogRecPtr;
+		invalidated_at = s->data.invalidated_at;
 		SpinLockRelease(&s->mutex);
 	}
-	return invalidated;
+	return invalidated_at;
 }
 
 /*
@@ -223,19 +224,11 @@ slot_invalidated(const char *slot)
  * die in between: the state survives in the catalog.
  */
 static void
-replace_invalidated_slot(const char *slot)
+replace_invalidated_slot(const char *slot, XLogRecPtr invalidated_at)
 {
-	ReplicationSlot *s = SearchNamedReplicationSlot(slot, true);
-	XLogRecPtr	invalidated_at = InvalidXLogRecPtr;
 	char	   *detail;
 	int64		marked = 0;
 
-	if (s != NULL)
-	{
-		SpinLockAcquire(&s->mutex);
-		invalidated_at = s->data.invalidated_at;
-		SpinLockRelease(&s->mutex);
-	}
 	detail = psprintf("slot \"%s\" lost the WAL it needed at %X/%X (max_slot_wal_keep_size = %d MB)",
 					  slot, LSN_FORMAT_ARGS(invalidated_at), max_slot_wal_keep_size_mb);
 
@@ -421,9 +414,6 @@ process_batch(void)
 	/* now() in the batch is the batch's time, not the worker's start */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (pgtv_work_mem_kb > 0)
-		SetConfigOption("work_mem", psprintf("%d", Max(pgtv_work_mem_kb, 64)),
-						PGC_USERSET, PGC_S_SESSION);
 	/* before any snapshot is taken: see the decoded commits */
 	pgtv_collect_wait_visible();
 
@@ -488,6 +478,18 @@ record_error_and_rethrow(void)
 }
 
 static void worker_loop(Oid dboid);
+
+/*
+ * work_mem of the refresh statements: pg_tviews.work_mem, or the server's
+ * when that is 0 or -1.  Set at start and after a configuration reload.
+ */
+static void
+set_refresh_work_mem(void)
+{
+	if (pgtv_work_mem_kb > 0)
+		SetConfigOption("work_mem", psprintf("%d", Max(pgtv_work_mem_kb, 64)),
+						PGC_USERSET, PGC_S_OVERRIDE);
+}
 
 /*
  * Positions the engine may confirm once the WAL of its refresh commits is
@@ -606,12 +608,17 @@ worker_loop(Oid dboid)
 	 * loses the refresh and keeps the slot where it was, so it is redone.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	set_refresh_work_mem();
 	SetConfigOption("application_name", "pg_tviews engine", PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("pg_tviews engine");
 
 	ensure_slot(slot);
-	if (slot_invalidated(slot))
-		replace_invalidated_slot(slot);
+	{
+		XLogRecPtr	invalidated_at = slot_invalidated_at(slot);
+
+		if (invalidated_at != InvalidXLogRecPtr)
+			replace_invalidated_slot(slot, invalidated_at);
+	}
 	load_enabled();
 	ctx = start_decoding(slot);
 	ereport(LOG,
@@ -636,6 +643,7 @@ worker_loop(Oid dboid)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			set_refresh_work_mem();
 		}
 
 		/*
