@@ -180,6 +180,49 @@ create_tview_from_ctas(CreateTableAsStmt *ctas, const char *stmt,
 		SetQueryCompletion(qc, CMDTAG_SELECT, rows);
 }
 
+typedef struct RenameTarget
+{
+	Oid			relid;			/* the renamed relation, or of the column */
+	bool		all;			/* a schema: every TVIEW */
+	RenameStmt *col;			/* a column rename */
+} RenameTarget;
+
+/* What a rename concerns, looked up before it runs (names change). */
+static bool
+rename_target(Node *parsetree, RenameTarget *target)
+{
+	Oid			relid = InvalidOid;
+	bool		all = false;
+	RenameStmt *col = NULL;
+
+	if (!OidIsValid(get_extension_oid("pg_tviews", true)))
+		return false;
+	if (IsA(parsetree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+
+		if (stmt->renameType == OBJECT_SCHEMA)
+			all = true;
+		else if (stmt->relation != NULL)
+		{
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+			if (stmt->renameType == OBJECT_COLUMN && stmt->subname && stmt->newname)
+				col = stmt;
+		}
+	}
+	else if (IsA(parsetree, AlterObjectSchemaStmt))
+	{
+		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+
+		if (stmt->relation != NULL)
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	}
+	target->relid = relid;
+	target->all = all;
+	target->col = col;
+	return all || OidIsValid(relid);
+}
+
 /*
  * ALTER TABLE ... RENAME COLUMN of a column that TVIEW maintenance names:
  * a column of a TVIEW (its refresh statement selects the backing view's
@@ -190,20 +233,16 @@ create_tview_from_ctas(CreateTableAsStmt *ctas, const char *stmt,
  * stop: refuse it, as PostgreSQL refuses to drop a column a view uses.
  */
 static void
-check_column_rename(RenameStmt *stmt)
+check_column_rename(RenameTarget *target)
 {
-	Oid			relid;
+	RenameStmt *stmt = target->col;
+	Oid			relid = target->relid;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		args[2];
 	char	   *users = NULL;
 	bool		is_tview = false;
 
-	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL ||
-		stmt->subname == NULL ||
-		!OidIsValid(get_extension_oid("pg_tviews", true)))
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
+	if (stmt == NULL || !OidIsValid(relid))
 		return;
 
 	args[0] = ObjectIdGetDatum(relid);
@@ -258,49 +297,6 @@ check_column_rename(RenameStmt *stmt)
  * the extension's owner, not to whoever renamed: written as the bootstrap
  * superuser, with search_path = pg_catalog, only those rows.
  */
-typedef struct RenameTarget
-{
-	Oid			relid;			/* the renamed relation, or of the column */
-	bool		all;			/* a schema: every TVIEW */
-	RenameStmt *col;			/* a column rename */
-} RenameTarget;
-
-/* What a rename concerns, looked up before it runs (names change). */
-static bool
-rename_target(Node *parsetree, RenameTarget *target)
-{
-	Oid			relid = InvalidOid;
-	bool		all = false;
-	RenameStmt *col = NULL;
-
-	if (!OidIsValid(get_extension_oid("pg_tviews", true)))
-		return false;
-	if (IsA(parsetree, RenameStmt))
-	{
-		RenameStmt *stmt = (RenameStmt *) parsetree;
-
-		if (stmt->renameType == OBJECT_SCHEMA)
-			all = true;
-		else if (stmt->relation != NULL)
-		{
-			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-			if (stmt->renameType == OBJECT_COLUMN && stmt->subname && stmt->newname)
-				col = stmt;
-		}
-	}
-	else if (IsA(parsetree, AlterObjectSchemaStmt))
-	{
-		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
-
-		if (stmt->relation != NULL)
-			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	}
-	target->relid = relid;
-	target->all = all;
-	target->col = col;
-	return all || OidIsValid(relid);
-}
-
 static void
 follow_rename(RenameTarget *target)
 {
@@ -379,10 +375,12 @@ pgtv_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		}
 	}
 
-	if (IsA(parsetree, RenameStmt))
-		check_column_rename((RenameStmt *) parsetree);
 	if (IsA(parsetree, RenameStmt) || IsA(parsetree, AlterObjectSchemaStmt))
+	{
 		renaming = rename_target(parsetree, &target);
+		if (renaming)
+			check_column_rename(&target);
+	}
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
