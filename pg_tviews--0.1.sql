@@ -691,6 +691,28 @@ $$;
 COMMENT ON FUNCTION pg_tviews_convert_existing_table(text, text, name) IS
 'makes an existing table a TVIEW (definition given, or the view <table>_def), bringing its content up to date';
 
+-- A TVIEW's catalog row, or an error if tv is not a TVIEW.  Without
+-- last_error (NULL here): refresh errors can quote data, only monitoring
+-- roles may read them, and this runs as the caller.
+CREATE FUNCTION tviews.tview_row(tv regclass) RETURNS tviews.tview
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t tviews.tview;
+BEGIN
+    SELECT tview, backing_view, key_column, key_type, definition, created_at, state,
+           last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes,
+           emergency_disabled, emergency_disable_time, emergency_disable_reason
+      INTO t.tview, t.backing_view, t.key_column, t.key_type, t.definition, t.created_at, t.state,
+           t.last_refreshed, t.last_refresh_duration_ms, t.rows_refreshed, t.full_refreshes,
+           t.emergency_disabled, t.emergency_disable_time, t.emergency_disable_reason
+      FROM tviews.tview WHERE tview = tv;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
+    END IF;
+    RETURN t;
+END
+$$;
+
 -- Drop a TVIEW, its backing view and its catalog entries.
 CREATE FUNCTION tviews.drop_tview(tv regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -698,14 +720,7 @@ DECLARE
     t tviews.tview;
     dep text;
 BEGIN
-    -- not last_error: only monitoring roles may read it
-    SELECT tview, backing_view, key_column, key_type, definition, created_at, state, last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes, emergency_disabled, emergency_disable_time, emergency_disable_reason
-      INTO t.tview, t.backing_view, t.key_column, t.key_type, t.definition, t.created_at, t.state, t.last_refreshed, t.last_refresh_duration_ms, t.rows_refreshed, t.full_refreshes, t.emergency_disabled, t.emergency_disable_time, t.emergency_disable_reason
-      FROM tviews.tview WHERE tview = tv;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION '"%" is not a TVIEW', tv
-            USING ERRCODE = 'wrong_object_type';
-    END IF;
+    t := tviews.tview_row(tv);
     SELECT string_agg(DISTINCT s.tview::text, ', ') INTO dep
     FROM tviews.source s WHERE s.source = tv AND s.tview <> tv;
     IF dep IS NOT NULL THEN
@@ -747,13 +762,7 @@ DECLARE
     cond text;
     gate text;
 BEGIN
-    -- not last_error: only monitoring roles may read it
-    SELECT tview, backing_view, key_column, key_type, definition, created_at, state, last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes, emergency_disabled, emergency_disable_time, emergency_disable_reason
-      INTO t.tview, t.backing_view, t.key_column, t.key_type, t.definition, t.created_at, t.state, t.last_refreshed, t.last_refresh_duration_ms, t.rows_refreshed, t.full_refreshes, t.emergency_disabled, t.emergency_disable_time, t.emergency_disable_reason
-      FROM tviews.tview WHERE tview = tv;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
-    END IF;
+    t := tviews.tview_row(tv);
     keytype := format_type(t.key_type, NULL);
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
            string_agg(format('%I = EXCLUDED.%I', a.attname, a.attname), ', ' ORDER BY a.attnum)
@@ -814,13 +823,7 @@ RETURNS tviews.tview LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_te
 DECLARE
     t tviews.tview;
 BEGIN
-    -- not last_error: only monitoring roles may read it
-    SELECT tview, backing_view, key_column, key_type, definition, created_at, state, last_refreshed, last_refresh_duration_ms, rows_refreshed, full_refreshes, emergency_disabled, emergency_disable_time, emergency_disable_reason
-      INTO t.tview, t.backing_view, t.key_column, t.key_type, t.definition, t.created_at, t.state, t.last_refreshed, t.last_refresh_duration_ms, t.rows_refreshed, t.full_refreshes, t.emergency_disabled, t.emergency_disable_time, t.emergency_disable_reason
-      FROM tviews.tview WHERE tview = tv;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION '"%" is not a TVIEW', tv USING ERRCODE = 'wrong_object_type';
-    END IF;
+    t := tviews.tview_row(tv);
     IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tv), 'USAGE') THEN
         RAISE EXCEPTION 'must be owner of TVIEW %', tv
             USING ERRCODE = 'insufficient_privilege';
