@@ -99,7 +99,7 @@ psql_bench -c "ALTER SYSTEM SET autovacuum = off" \
 	-c "ALTER SYSTEM SET checkpoint_timeout = '1h'" \
 	-c "ALTER SYSTEM SET work_mem = '$WORK_MEM'" \
 	-c "SELECT pg_reload_conf()" >/dev/null
-psql_bench -f "$HERE/decode_setup.sql"
+psql_bench -f "$HERE/lib_engine.sql" -f "$HERE/decode_setup.sql"
 
 # ---- plugins: label | slot | binary | options (a text[] literal) ----
 PLUGINS=(

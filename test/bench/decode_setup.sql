@@ -98,22 +98,7 @@ BEGIN
 END
 $$;
 
--- CPU time (user + system, in clock ticks) this backend has used so far,
--- from /proc/self/stat (Linux; NULL elsewhere).  On a shared machine it is
--- steadier than the wall clock, which also counts time the CPU was taken.
-CREATE FUNCTION bench_cpu_ticks() RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-	f			text[];
-BEGIN
-	-- the fields after "pid (comm) ": state is the 1st, utime the 12th,
-	-- stime the 13th
-	f := string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ');
-	RETURN f[12]::bigint + f[13]::bigint;
-EXCEPTION WHEN OTHERS THEN
-	RETURN NULL;
-END
-$$;
+-- bench_cpu_ticks(): test/bench/lib_engine.sql, loaded first by decode.sh.
 
 -- One timed decoding pass: every change from the slot's restart point to
 -- the end of the WAL, through the SQL interface, without consuming it.
