@@ -149,6 +149,8 @@ keep_still_queued(PgtvTview *t, DueWork *due)
 	List	   *kept = NIL;
 	ListCell   *lc;
 
+	if (due->keys == NIL && !due->full)
+		return;
 	memset(&k, 0, sizeof(k));
 	k.dboid = MyDatabaseId;
 	k.tview = t->tview;
