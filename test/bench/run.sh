@@ -3,7 +3,7 @@
 # default sizes: the one command behind docs/performance.md.
 #
 #   test/bench/run.sh              (also: make bench)
-#   test/bench/run.sh quick        smaller sizes and shorter runs (~10 min)
+#   test/bench/run.sh quick        smaller sizes and shorter runs (~5 min)
 #   test/bench/run.sh write_cost freshness ...   only these drivers
 #
 # Drivers (each starts and destroys its own throwaway cluster, prints its
@@ -24,7 +24,7 @@
 #
 # Installs what is missing (scripts/install-deps.sh), builds and installs
 # the extension first.  Runs as root (servers run as postgres) or as a
-# normal user with sudo.  Default sizes take about 45 minutes; nothing is
+# normal user with sudo.  Default sizes take about 35 minutes; nothing is
 # asserted on timings: the exit status is that of the drivers (a TVIEW
 # that does not equal its definition at the end is a failure).
 set -euo pipefail
